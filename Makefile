@@ -1,0 +1,35 @@
+# Set-up on a fresh machine that has only python3: `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# PyTorch (the `train` extra) is pinned to 2.13.0, whose CPU build exists for Python 3.11;
+# on other Pythons it would pull a multi-GB CUDA build, so it is installed only there (TRAIN=1 forces it).
+TRAIN ?= $(shell $(PYTHON) -c 'import sys; print(1 if sys.version_info[:2] == (3, 11) else 0)')
+comma := ,
+TEST_EXTRAS := dev$(if $(filter 1,$(TRAIN)),$(comma)train,)
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -e ".[$(TEST_EXTRAS)]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/snn-neurram demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	mkdir -p results
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --json results/$$(basename $$b .py).json || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
