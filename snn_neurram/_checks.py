@@ -1,0 +1,94 @@
+"""Argument checking shared by every layer: clear errors that name the argument and its allowed range."""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["as_si", "check_range", "check_int", "check_choice", "as_finite_array"]
+
+
+def _is_quantity(value):
+    return type(value).__module__.startswith("brian2")
+
+
+def as_si(value, name, unit=None):
+    """Return ``value`` as a plain float in SI units.
+
+    Parameters
+    ----------
+    value : float or brian2.Quantity
+        A plain number (taken to be in SI units already) or a Brian2 quantity.
+    name : str
+        Argument name, used in error messages.
+    unit : str, optional
+        Name of the Brian2 unit the quantity must be compatible with (``"siemens"``,
+        ``"volt"``, ``"second"``); checked only when ``value`` is a Brian2 quantity.
+    """
+    if _is_quantity(value):
+        import brian2
+
+        if unit is not None and not brian2.have_same_dimensions(value, getattr(brian2, unit)):
+            raise ValueError(f"{name} must be in {unit} (got {value!r})")
+        value = float(np.asarray(value))
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number (got {value!r})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return value
+
+
+def check_range(value, name, lo=None, hi=None, lo_open=False, hi_open=False, unit=None):
+    """Convert with :func:`as_si` and check ``lo <= value <= hi`` (open ends where asked)."""
+    value = as_si(value, name, unit)
+    bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
+    bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
+    if bad_lo or bad_hi:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        raise ValueError(f"{name} must be in {left}{lo_s}, {hi_s}{right} (got {value:g})")
+    return value
+
+
+def check_int(value, name, lo=None, hi=None):
+    """Check that ``value`` is an integer in ``[lo, hi]`` and return it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer (got {value!r})")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "-inf" if lo is None else str(lo)
+        hi_s = "inf" if hi is None else str(hi)
+        raise ValueError(f"{name} must be an integer in [{lo_s}, {hi_s}] (got {value})")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})")
+    return value
+
+
+def as_finite_array(x, name, ndim=None, shape=None, dtype=np.float64):
+    """Return ``x`` as a finite float array, checking its number of dimensions and shape.
+
+    ``shape`` may contain ``None`` for a free axis.
+    """
+    try:
+        arr = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array ({exc})") from None
+    if ndim is not None and arr.ndim != ndim:
+        want = " x ".join("n" if s is None else str(s) for s in shape) if shape else f"{ndim}-D"
+        raise ValueError(f"{name} must be a {ndim}-D array of shape ({want}) (got shape {arr.shape})")
+    if shape is not None:
+        for axis, (want, got) in enumerate(zip(shape, arr.shape)):
+            if want is not None and want != got:
+                raise ValueError(
+                    f"{name} has shape {arr.shape}; axis {axis} must have length {want}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return arr
