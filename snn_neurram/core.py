@@ -1,0 +1,612 @@
+"""One NeuRRAM core: a 256 x 256 transposable RRAM array (TNSA) with its 256 neurons.
+
+Layout. Row pair p (rows 2p and 2p + 1) holds (G+, G-) of input p; column j is output j. A core
+therefore takes up to 128 differential inputs, bias rows included, and gives up to 256 outputs.
+Cells that hold no weight rest at g_min and still load the lines they sit on.
+
+Forward MVM (inputs on rows, outputs on columns). In each cycle the rows of pair p are driven to
+V_ref +- x_p V_read (x_p in {-1, 0, 1}; rows without input stay at V_ref) and source line j settles at
+
+    V_SL,j - V_ref = V_read * sum_p x_p (G+_pj - G-_pj) / sum_r G_rj,
+
+the denominator running over all 256 rows. The neuron integrates ``c_ratio`` times this per cycle,
+bit-serially (see :mod:`snn_neurram.neuron`), then converts with its ADC.
+
+Backward MVM (inputs on columns, outputs on row pairs). Column j is driven to V_ref + y_j V_read,
+each row r settles at V_read * sum_j y_j G_rj / sum_j G_rj (all 256 columns), and the neuron of
+pair p reads the difference of its two rows:
+
+    V_p = V_read * sum_j y_j (G+_pj / S+_p - G-_pj / S-_p).
+
+Read noise. ``noise_model="output"`` (default, the fast path) adds to each integrated output a
+noise of the variance that per-device relative read noise sigma implies to first order in sigma
+and to leading order in |V_SL - V_ref| / V_read:
+
+    var V_j = (V_read sigma)^2 sum_p w_p (G+_pj^2 + G-_pj^2) / (sum_r G_rj)^2,
+
+with w_p = sum over cycles of (cycle coefficient)^2 |x_p|. ``noise_model="device"`` is the
+reference: every cycle reads every cell afresh and settles the lines exactly; the integrator
+saturates cycle by cycle there, at the end in the fast path.
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._checks import as_finite_array, check_choice, check_int, check_range
+from .device import FAULT_NONE, RRAMDevice
+from .errors import CapacityError
+from .mapping import SCHEMES, from_conductances, to_conductances
+from .neuron import (ACTIVATIONS, NeuronConfig, activate, adc_levels, bit_planes,
+                     cycle_coefficients, phase_split)
+
+__all__ = ["Core"]
+
+_MODES = {"linear": _kernels.MODE_SIGNED, "relu": _kernels.MODE_RELU}
+_NOISE_MODELS = ("output", "device")
+
+
+class Core:
+    """A simulated NeuRRAM core.
+
+    Parameters
+    ----------
+    device : RRAMDevice, optional
+        Device physics (default ``RRAMDevice()``: every non-ideality on with its default).
+    neuron : NeuronConfig, optional
+        Neuron parameters (default ``NeuronConfig()``).
+    seed : int or numpy.random.SeedSequence, optional
+        Seeds every random draw of this core: its fault map and device variation, programming,
+        relaxation and reads. The same seed and the same calls give bit-identical results.
+    read_time : float
+        Time between programming and use (s) at which relaxation and drift are evaluated.
+        Default 86400 s (one day).
+    scheme : {"sign", "offset"}
+        Differential mapping scheme (see :mod:`snn_neurram.mapping`).
+    percentile : float
+        Percentile of |W| mapped to the full conductance window (default 95).
+    precision : {"single", "double"}
+        Floating-point precision of the batch MVMs (single is twice as fast).
+    """
+
+    N_ROWS = 256
+    N_COLS = 256
+    MAX_INPUTS = N_ROWS // 2
+
+    def __init__(self, device=None, neuron=None, seed=None, *, read_time=86400.0, scheme="sign",
+                 percentile=95.0, precision="single"):
+        self.device = RRAMDevice() if device is None else device
+        self.neuron = NeuronConfig() if neuron is None else neuron
+        if not isinstance(self.device, RRAMDevice):
+            raise ValueError(f"device must be an RRAMDevice (got {type(self.device).__name__})")
+        if not isinstance(self.neuron, NeuronConfig):
+            raise ValueError(f"neuron must be a NeuronConfig (got {type(self.neuron).__name__})")
+        self.read_time = check_range(read_time, "read_time", 0.0, None, lo_open=True,
+                                     unit="second")
+        self.scheme = check_choice(scheme, "scheme", SCHEMES)
+        self.percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
+        check_choice(precision, "precision", ("single", "double"))
+        self.dtype = np.float32 if precision == "single" else np.float64
+        self.seed_sequence = (seed if isinstance(seed, np.random.SeedSequence)
+                              else np.random.SeedSequence(seed))
+        s_fault, s_resp, s_drift, s_prog, s_read = self.seed_sequence.spawn(5)
+        shape = (self.N_ROWS, self.N_COLS)
+        dev = self.device
+        self.faults = dev.sample_faults(shape, np.random.default_rng(s_fault))
+        self.response = dev.sample_response(shape, np.random.default_rng(s_resp))
+        self.drift_nu = dev.sample_drift_nu(shape, np.random.default_rng(s_drift))
+        self._prog_rng = np.random.default_rng(s_prog)
+        self.rng = np.random.default_rng(s_read)
+        blank = dev.apply_faults(np.full(shape, dev.g_min), self.faults)
+        self.targets = np.full(shape, dev.g_min)
+        self.G_programmed = blank
+        self.G = blank.copy()
+        self.pulses = np.zeros(shape, dtype=np.int32)
+        self.mapping = None
+        self._z = np.zeros(shape)
+        self._prepare()
+
+    # ------------------------------------------------------------------ programming
+    @property
+    def programmed(self):
+        """True once :meth:`program` has run."""
+        return self.mapping is not None
+
+    @property
+    def n_in(self):
+        """Number of weight inputs (rows pairs without the bias rows)."""
+        return 0 if self.mapping is None else self.mapping.g_plus.shape[0] - self.n_bias_rows
+
+    @property
+    def n_bias_rows(self):
+        """Number of bias row pairs."""
+        return 0 if self.mapping is None else self.mapping.n_bias_rows
+
+    @property
+    def n_out(self):
+        """Number of outputs (columns used)."""
+        return 0 if self.mapping is None else self.mapping.g_plus.shape[1]
+
+    @property
+    def n_pairs(self):
+        """Row pairs in use: inputs plus bias rows."""
+        return self.n_in + self.n_bias_rows
+
+    def program(self, W, bias=None, *, x_max=1.0, w_max=None, bias_rows=None, read_time=None):
+        """Program a weight matrix (and bias) into the array by write-verify, then let it relax.
+
+        Parameters
+        ----------
+        W : array_like (n_in, n_out)
+            Weights: output j = sum_i x_i W[i, j] + bias[j]. n_in plus the bias rows must not
+            exceed 128, n_out must not exceed 256.
+        bias : array_like (n_out,), optional
+        x_max : float
+            Input value that drives a row at full scale; inputs are expected in [-x_max, x_max].
+        w_max : float, optional
+            Weight mapped to the full conductance window (default: the core's percentile of |W|).
+        bias_rows : int, optional
+            Number of bias row pairs (default: the fewest that hold the bias without clipping).
+        read_time : float, optional
+            Time after programming (s) at which the core is used; default the core's read_time.
+
+        Returns
+        -------
+        Core
+            self, programmed.
+        """
+        W = as_finite_array(W, "W", ndim=2, shape=(None, None))
+        n_in, n_out = W.shape
+        if n_out > self.N_COLS:
+            raise CapacityError(f"W has {n_out} outputs (columns); a core has {self.N_COLS}")
+        if n_in > self.MAX_INPUTS:
+            raise CapacityError(f"W has {n_in} inputs; a core holds at most {self.MAX_INPUTS} "
+                                "differential input pairs (bias rows included)")
+        dev = self.device
+        mapped = to_conductances(W, bias, g_min=dev.g_min, g_max=dev.g_max, scheme=self.scheme,
+                                 w_max=w_max, percentile=self.percentile, x_max=x_max,
+                                 bias_rows=bias_rows)
+        n_pairs = mapped.g_plus.shape[0]
+        if n_pairs > self.MAX_INPUTS:
+            raise CapacityError(f"W has {n_in} inputs and its bias needs {mapped.n_bias_rows} "
+                                f"bias row pairs: {n_pairs} > {self.MAX_INPUTS} pairs of a core")
+        targets = np.full((self.N_ROWS, self.N_COLS), dev.g_min)
+        targets[0:2 * n_pairs:2, :n_out] = mapped.g_plus
+        targets[1:2 * n_pairs:2, :n_out] = mapped.g_minus
+        result = dev.program(targets, self._prog_rng, faults=self.faults, response=self.response)
+        self.targets = targets
+        self.G_programmed = result.conductance
+        self.pulses = result.pulses
+        self.converged = result.converged
+        self.mapping = mapped
+        self._z = self._prog_rng.standard_normal(targets.shape)
+        self.age(self.read_time if read_time is None else read_time)
+        return self
+
+    def age(self, t):
+        """Set the time since programming (s): conductances relax and drift to their state at t.
+
+        Each device keeps one relaxation history, so ageing is consistent across calls.
+        """
+        t = check_range(t, "t", 0.0, None, lo_open=True, unit="second")
+        self.read_time = t
+        G = self.device.relax(self.G_programmed, t, z=self._z, faults=self.faults)
+        self.G = self.device.drifted(G, t, self.drift_nu, faults=self.faults)
+        self._prepare()
+        return self
+
+    def _prepare(self):
+        """Derived arrays of the current conductances, used by every MVM.
+
+        Forward, per output column j (S_j = sum of its 256 cells): A = (G+ - G-) / S,
+        H = (G+^2 + G-^2) / S^2, D = (G+^2 - G-^2) / S^2 over the pairs in use, T = sum_r G_r^2 / S^2.
+        Backward, per row r of the pairs in use (S_r = sum of its 256 cells): K = G / S_r and
+        T = sum_j K_rj^2, for the G+ rows and the G- rows apart.
+        """
+        G = self.G
+        P, N, n = self.n_pairs, self.n_out, self.n_in
+        gp, gm = G[0:2 * P:2, :N], G[1:2 * P:2, :N]
+        col_sum = G.sum(axis=0)[:N]
+        self._fwd_A = (gp - gm) / col_sum
+        self._fwd_H = (gp ** 2 + gm ** 2) / col_sum ** 2
+        self._fwd_D = (gp ** 2 - gm ** 2) / col_sum ** 2
+        self._fwd_T = (G[:, :N] ** 2).sum(axis=0) / col_sum ** 2
+        kp = (G[0:2 * n:2, :] / G[0:2 * n:2, :].sum(axis=1, keepdims=True)).T   # (256, n_in)
+        km = (G[1:2 * n:2, :] / G[1:2 * n:2, :].sum(axis=1, keepdims=True)).T
+        self._bwd_A = kp - km
+        self._bwd_K = np.hstack([kp, km, kp ** 2, km ** 2])
+        self._bwd_H = kp ** 2 + km ** 2
+        self._bwd_T = np.concatenate([(kp ** 2).sum(axis=0), (km ** 2).sum(axis=0)])
+        T = self.targets
+        self._fwd_s_nom = T.sum(axis=0)[:N]
+        t_rows = T.sum(axis=1)
+        self._bwd_inv_s_nom = 0.5 * (1.0 / t_rows[0:2 * n:2] + 1.0 / t_rows[1:2 * n:2])
+        self._cast = {}
+
+    def _f(self, name):
+        """Array ``name`` in the compute precision (cached)."""
+        if name not in self._cast:
+            self._cast[name] = np.ascontiguousarray(getattr(self, name), dtype=self.dtype)
+        return self._cast[name]
+
+    # ------------------------------------------------------------------ read-back
+    def effective_weights(self):
+        """Weights read back from the current conductances (mapping inverse).
+
+        Returns
+        -------
+        W : ndarray (n_in, n_out)
+        bias : ndarray (n_out,) or None
+        """
+        self._require_programmed()
+        P, N = self.n_pairs, self.n_out
+        dev = self.device
+        return from_conductances(self.G[0:2 * P:2, :N], self.G[1:2 * P:2, :N],
+                                 self.mapping.w_max, dev.g_min, dev.g_max, self.n_bias_rows,
+                                 self.mapping.x_max)
+
+    def forward_matrix(self):
+        """The linear map the forward MVM computes, in output units, without noise or ADC.
+
+        Includes each column's actual load sum_r G_rj against the nominal one the output scale
+        assumes. Returns (W, bias) like :meth:`effective_weights`.
+        """
+        self._require_programmed()
+        m = self._fwd_A * (self._fwd_s_nom * self.mapping.w_max / self.device.g_range)
+        if self.n_bias_rows:
+            return m[:self.n_in], m[self.n_in:].sum(axis=0) * self.mapping.x_max
+        return m, None
+
+    def read_conductances(self, n_reads=None):
+        """One (or ``n_reads``) noisy read(s) of every cell (S)."""
+        return self.device.read(self.G, self.rng, n_reads)
+
+    # ------------------------------------------------------------------ MVMs
+    def _require_programmed(self):
+        if self.mapping is None:
+            raise RuntimeError("the core is not programmed yet: call program(W) first")
+
+    def _gain(self, direction):
+        """Nominal integrated volts per unit of sum(q w), per output (without leak)."""
+        cfg = self.neuron
+        k = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * self.device.g_range / self.mapping.w_max
+        if direction == "forward":
+            return k / self._fwd_s_nom
+        return k * self._bwd_inv_s_nom
+
+    def _prepare_inputs(self, x, in_bits, direction, x_max, pad):
+        """Quantised input per line, the bias / padding lines included."""
+        levels = 2 ** in_bits - 1
+        if direction == "forward":
+            n, lines = self.n_in, self.n_pairs
+        else:
+            n, lines = self.n_out, self.N_COLS
+        arr = np.asarray(x)
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+        arr = as_finite_array(arr, "x" if direction == "forward" else "y", ndim=2,
+                              shape=(None, n), dtype=dtype)
+        q = np.empty((arr.shape[0], n), dtype=self.dtype)
+        _kernels.quantize(arr, levels / x_max, levels, q)
+        if lines == n:
+            return q
+        extra = np.empty((arr.shape[0], lines - n), dtype=self.dtype)
+        if direction == "forward":
+            extra[:] = levels                       # bias rows: full-scale +1 pulses
+        elif pad == "alternate":
+            extra[:] = levels * np.where(np.arange(lines - n) % 2 == 0, 1.0, -1.0)
+        else:
+            extra[:] = 0.0
+        return np.hstack([q, extra])
+
+    def _phases(self, q, in_bits):
+        """Per integration phase: (shift, bits, q, u, r, rs, fu, fr, s1, s2).
+
+        The integrated voltage is V_read fu (u @ A). Its read noise sums, over the cycles c with
+        coefficient k_c (see :func:`~snn_neurram.neuron.cycle_coefficients`), the per-cycle
+        variances; fr scales r = sum_c k_c^2 |x_c| / fr and rs = sum_c k_c^2 x_c / fr. Without leak
+        u = rs = q, r = |q|, fu = c_ratio m and fr = c_ratio^2 m. s1 = sum_c k_c, s2 = sum_c k_c^2.
+        """
+        cfg = self.neuron
+        out = []
+        mag = np.abs(q)
+        for shift, nb in phase_split(in_bits, cfg.max_phase_bits):
+            if shift == 0 and nb == in_bits:
+                qp, mp = q, mag
+            else:
+                mp = (np.floor(mag / 2 ** shift) % 2 ** nb).astype(self.dtype)
+                qp = np.copysign(mp, q)
+            mean, var, _ = cycle_coefficients(nb, cfg)
+            s1, s2 = float(mean.sum()), float(var.sum())
+            if cfg.leak == 0:
+                out.append((shift, nb, qp, qp, mp, qp, mean[0], var[0], s1, s2))
+            else:
+                planes = bit_planes(qp, nb)
+                u = np.tensordot(mean, planes, axes=1).astype(self.dtype)
+                r = np.tensordot(var, np.abs(planes), axes=1).astype(self.dtype)
+                rs = np.tensordot(var, planes, axes=1).astype(self.dtype)
+                out.append((shift, nb, qp, u, r, rs, 1.0, 1.0, s1, s2))
+        return out
+
+    def integrate(self, x, in_bits=4, *, direction="forward", x_max=None, pad="zero",
+                  noise_model="output"):
+        """Integrated neuron voltages (V) before the ADC, one array per integration phase.
+
+        Parameters
+        ----------
+        x : array_like (batch, n_in) forward, (batch, n_out) backward
+        in_bits : int
+            Input magnitude bits, 1-8.
+        direction : {"forward", "backward"}
+        x_max : float, optional
+            Full-scale input; default the programmed x_max (forward) or 1 (backward).
+        pad : {"zero", "alternate"}
+            Backward only: unused columns held at V_ref, or driven with alternating +-1 pulses to
+            balance the array as the chip does.
+        noise_model : {"output", "device"}
+
+        Returns
+        -------
+        ndarray (n_phases, batch, n_outputs)
+            Saturated, noisy voltages; the phases are the LSB segment and, for inputs of more than
+            ``max_phase_bits`` bits, the MSB segment.
+        """
+        phases = self._run(x, in_bits, direction, x_max, pad, noise_model, "analog")[0]
+        return np.stack(phases).astype(np.float64) * self.neuron.adc_lsb
+
+    def _run(self, x, in_bits, direction, x_max, pad, noise_model, mode, levels=1.0, scale=None):
+        """Integrate and convert every phase; returns (outputs per phase, shifts, x_max, levels)."""
+        self._require_programmed()
+        in_bits = check_int(in_bits, "in_bits", 1, 8)
+        check_choice(direction, "direction", ("forward", "backward"))
+        check_choice(pad, "pad", ("zero", "alternate"))
+        check_choice(noise_model, "noise_model", _NOISE_MODELS)
+        if x_max is None:
+            x_max = self.mapping.x_max if direction == "forward" else 1.0
+        x_max = check_range(x_max, "x_max" if direction == "forward" else "y_max", 0.0, None,
+                            lo_open=True)
+        q = self._prepare_inputs(x, in_bits, direction, x_max, pad)
+        cfg, dev = self.neuron, self.device
+        kmode = {"analog": _kernels.MODE_ANALOG, "linear": _kernels.MODE_SIGNED,
+                 "relu": _kernels.MODE_RELU}[mode]
+        n_outputs = self.n_out if direction == "forward" else self.n_in
+        scale = np.ascontiguousarray(np.ones(n_outputs) if scale is None else scale,
+                                     dtype=self.dtype)
+        results, shifts = [], []
+        for shift, nb, qp, u, r, rs, fu, fr, s1, s2 in self._phases(q, in_bits):
+            key = int(self.rng.integers(0, 2 ** 63))
+            if noise_model == "device":
+                v = self._integrate_per_device(qp, nb, direction)
+                var = np.empty((0, 0), dtype=self.dtype)
+            else:
+                v, var = self._integrate_fast(u, r, rs, fu, fr, s1, s2, direction)
+            if isinstance(var, tuple):           # forward: variance formed in the kernel
+                a, cross, c1, k2 = var
+                out = np.empty(v.shape, dtype=self.dtype)
+                _kernels.noisy_adc_quad(v, a, cross, c1, k2, key, cfg.adc_lsb, cfg.v_swing,
+                                        kmode, levels, scale, out)
+                v = out
+            else:
+                _kernels.noisy_adc(v, var, key, cfg.adc_lsb, cfg.v_swing, kmode, levels, scale,
+                                   v)
+            results.append(v)
+            shifts.append(shift)
+        return results, shifts, x_max, 2 ** in_bits - 1
+
+    def _integrate_fast(self, u, r, rs, fu, fr, s1, s2, direction):
+        """Integrated voltage (V) and its read-noise variance (V^2) from matrix products.
+
+        Per cycle, a line of normalised voltage v = sum_i K_i u_i / S reads, to first order in the
+        relative noise sigma, with variance sigma^2 sum_i K_i^2 (u_i - v)^2 / S^2 over every cell
+        on the line (inputs at V_ref have u_i = 0). Summed over cycles this needs v per cycle,
+        taken equal in every cycle of a phase (exact for 1-bit inputs):
+        var = (sigma V_read)^2 [fr (r @ K2) - 2 v_bar fr (rs @ KD) + v_bar^2 s2 T],
+        v_bar = V / (V_read s1). Forward returns the variance as the terms
+        (a, cross, c1, k2) of a + V (c1 cross + k2 V), for the ADC kernel to form.
+        """
+        cfg, dev = self.neuron, self.device
+        dt = self.dtype
+        noisy = dev.read_noise and dev.read_noise_sigma > 0
+        nv = (dev.read_noise_sigma * cfg.v_read) ** 2
+        empty = np.empty((0, 0), dtype=dt)
+        if direction == "forward":
+            if not noisy:
+                return u @ (self._f("_fwd_A") * dt(cfg.v_read * fu)), empty
+            v = u @ (self._f("_fwd_A") * dt(cfg.v_read * fu))
+            cross = rs @ self._f("_fwd_D")
+            a = r @ (self._f("_fwd_H") * dt(nv * fr))
+            k2 = self._f("_fwd_T") * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
+            return v, (a, cross, -2.0 * nv * fr / (cfg.v_read * s1), k2)
+        n = self.n_in
+        if not noisy:
+            return u @ (self._f("_bwd_A") * dt(cfg.v_read * fu)), empty
+        allk = u @ self._f("_bwd_K")
+        lines_p = np.ascontiguousarray(allk[:, :n] * dt(cfg.v_read * fu))
+        lines_m = np.ascontiguousarray(allk[:, n:2 * n] * dt(cfg.v_read * fu))
+        if rs is u:
+            cross_p, cross_m = allk[:, 2 * n:3 * n], allk[:, 3 * n:]
+        else:
+            cross = rs @ self._f("_bwd_K")[:, 2 * n:]
+            cross_p, cross_m = cross[:, :n], cross[:, n:]
+        var = r @ (self._f("_bwd_H") * dt(nv * fr))
+        t_sc = self._f("_bwd_T") * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
+        c1 = -2.0 * nv * fr / (cfg.v_read * s1)
+        _kernels.add_quadratic(var, lines_p, cross_p, c1, np.ascontiguousarray(t_sc[:n]))
+        _kernels.add_quadratic(var, lines_m, cross_m, c1, np.ascontiguousarray(t_sc[n:]))
+        return lines_p - lines_m, var
+
+    def _integrate_per_device(self, qp, n_bits, direction):
+        """Reference integration: every cycle reads every cell afresh and settles exactly."""
+        cfg, dev = self.neuron, self.device
+        P, N = self.n_pairs, self.n_out
+        planes = bit_planes(qp, n_bits)                       # (bits, batch, lines)
+        batch = qp.shape[0]
+        if direction == "forward":
+            G = self.G[:, :N]                                 # (256 rows, N)
+            n_outputs = N
+        else:
+            G = self.G[:2 * P, :]                             # (2P rows, 256 cols)
+            n_outputs = self.n_in
+        chunk = max(1, int(4e6 // G.size))
+        v = np.zeros((batch, n_outputs))
+        for b0 in range(0, batch, chunk):
+            sl = slice(b0, min(batch, b0 + chunk))
+            nb_ = sl.stop - sl.start
+            vi = np.zeros((nb_, n_outputs))
+            for k in range(n_bits):
+                x = planes[k, sl]
+                for _ in range(2 ** k * cfg.pulse_multiplier):
+                    Gr = dev.read(G, self.rng, n_reads=nb_)
+                    if direction == "forward":
+                        drive = np.zeros((nb_, self.N_ROWS))
+                        drive[:, 0:2 * P:2] = x
+                        drive[:, 1:2 * P:2] = -x
+                        v_line = np.einsum("br,brj->bj", drive, Gr) / Gr.sum(axis=1)
+                    else:
+                        rows = np.einsum("bj,brj->br", x, Gr) / Gr.sum(axis=2)
+                        v_line = (rows[:, 0::2] - rows[:, 1::2])[:, :self.n_in]
+                    vi = (1.0 - cfg.leak) * vi + cfg.c_ratio * cfg.v_read * v_line
+                    np.clip(vi, -cfg.v_swing, cfg.v_swing, out=vi)
+            v[sl] = vi
+        return v.astype(self.dtype)
+
+    def _mvm(self, x, in_bits, out_bits, activation, direction, x_max, pad, noise_model,
+             return_codes):
+        check_choice(activation, "activation", ACTIVATIONS)
+        if activation == "lif":
+            raise ValueError("activation='lif' is time-stepped: it has no single-shot MVM "
+                             "(run spiking networks through the SNN engines)")
+        cfg = self.neuron
+        in_bits = check_int(in_bits, "in_bits", 1, 8)
+        out_bits = check_int(out_bits, "out_bits", 1, 8)
+        self._require_programmed()
+        if x_max is None:
+            x_max = self.mapping.x_max
+        # output units per LSB of the code, per output
+        unit = cfg.adc_lsb / self._gain(direction) * x_max / (2 ** in_bits - 1)
+        single = len(phase_split(in_bits, cfg.max_phase_bits)) == 1
+        if single and activation in _MODES:
+            scale = None if return_codes else unit
+            res = self._run(x, in_bits, direction, x_max, pad, noise_model, activation,
+                            adc_levels(out_bits, activation, cfg), scale)[0]
+            return res[0]
+        if single:
+            res = self._run(x, in_bits, direction, x_max, pad, noise_model, "analog")[0]
+            codes = res[0].astype(np.float64)           # analog voltage in LSB units
+        else:
+            levels = adc_levels(out_bits, "linear", cfg)
+            res, shifts = self._run(x, in_bits, direction, x_max, pad, noise_model, "linear",
+                                    levels)[:2]
+            codes = sum(r.astype(np.float64) * 2.0 ** s for r, s in zip(res, shifts))
+            if activation == "relu":
+                codes = np.maximum(codes, 0.0)
+            if return_codes and activation in _MODES:
+                return codes
+        y = codes * unit
+        if activation in _MODES:
+            return y
+        return activate(y, activation, out_bits, cfg, self.rng)
+
+    def forward(self, x, in_bits=4, out_bits=8, activation="linear", *, noise_model="output",
+                return_codes=False):
+        """Forward MVM of a batch: inputs on rows, outputs on columns, through the neurons.
+
+        Parameters
+        ----------
+        x : array_like (batch, n_in)
+            Inputs in [-x_max, x_max] (x_max set at programming); quantised to ``in_bits``.
+        in_bits : int
+            Input magnitude bits, 1-8 (sign comes free with the pulse polarity).
+        out_bits : int
+            Output bits, 1-8: sign + magnitude for linear/tanh, unsigned for relu/sigmoid.
+        activation : {"linear", "relu", "sigmoid", "tanh", "stochastic_binary"}
+        noise_model : {"output", "device"}
+            Read noise as output noise of the implied variance (fast), or per cell per cycle.
+        return_codes : bool
+            For linear and relu, return the ADC codes (LSB units) instead of output values.
+
+        Returns
+        -------
+        ndarray (batch, n_out)
+            Outputs in the units of x @ W + bias (linear, relu), in [0, 1] (sigmoid), [-1, 1]
+            (tanh) or {0, 1} (stochastic_binary). Conversion to output units uses each column's
+            nominal gain from the target conductances, as the mapping knows it. Single-phase
+            linear and relu outputs come in the core's precision (float32 by default).
+        """
+        return self._mvm(x, in_bits, out_bits, activation, "forward", None, "zero", noise_model,
+                         return_codes)
+
+    def backward(self, y, in_bits=4, out_bits=8, activation="linear", *, y_max=1.0, pad="zero",
+                 noise_model="output", return_codes=False):
+        """Backward (transposed) MVM on the same conductances: inputs on columns, outputs on rows.
+
+        Parameters
+        ----------
+        y : array_like (batch, n_out)
+            Inputs in [-y_max, y_max], quantised to ``in_bits``.
+        in_bits, out_bits, activation, noise_model, return_codes
+            As for :meth:`forward`.
+        y_max : float
+            Full-scale input.
+        pad : {"zero", "alternate"}
+            Unused columns held at V_ref, or driven with alternating +-1 pulses (the chip's
+            balancing; adds their cells' mismatch to the outputs).
+
+        Returns
+        -------
+        ndarray (batch, n_in)
+            Approximately y @ W.T (bias rows are not read out).
+        """
+        return self._mvm(y, in_bits, out_bits, activation, "backward", y_max, pad, noise_model,
+                         return_codes)
+
+    # ------------------------------------------------------------------ operating point
+    def set_operating_point(self, x, in_bits=4, out_bits=8, activation="linear", *,
+                            percentile=99.5, v_read_range=(0.05, 0.85)):
+        """Choose V_read so that the given inputs use the ADC range, and return the new config.
+
+        The ``percentile``-th percentile of |integrated voltage| over ``x`` (noise off) is made
+        to equal the top of the ADC range (levels x adc_lsb, or the integrator swing if lower).
+        V_read stays within ``v_read_range`` (V); where that is not enough the pulse multiplier
+        is raised. This is the basic operating-point choice; per-column calibration builds on it.
+        """
+        self._require_programmed()
+        percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
+        cfg = self.neuron
+        mode = activation if activation in _MODES else "linear"
+        top = min(adc_levels(out_bits, mode, cfg) * cfg.adc_lsb, cfg.v_swing)
+        q = self._prepare_inputs(x, in_bits, "forward", self.mapping.x_max, "zero")
+        v = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * (q.astype(float) @ self._fwd_A)
+        level = np.percentile(np.abs(v), percentile) if mode == "linear" else \
+            np.percentile(np.maximum(v, 0), percentile)
+        if level <= 0:
+            return cfg
+        lo, hi = v_read_range
+        v_read = cfg.v_read * top / level
+        mult = cfg.pulse_multiplier
+        while v_read > hi and mult < 1024:
+            mult *= 2
+            v_read /= 2
+        new = cfg.replace(v_read=float(np.clip(v_read, lo, hi)), pulse_multiplier=mult)
+        self.neuron = new
+        return new
+
+    # ------------------------------------------------------------------ summary
+    def summary(self):
+        """Programming statistics of the used cells, as a plain dict."""
+        self._require_programmed()
+        P, N = self.n_pairs, self.n_out
+        used = np.zeros(self.G.shape, bool)
+        used[:2 * P, :N] = True
+        err = (self.G_programmed - self.targets)[used]
+        relax = (self.G - self.G_programmed)[used]
+        return {
+            "rows_used": 2 * P, "columns_used": N, "n_in": self.n_in, "n_out": N,
+            "bias_row_pairs": self.n_bias_rows, "w_max": self.mapping.w_max,
+            "clipped_fraction": self.mapping.clipped_fraction,
+            "pulses_mean": float(self.pulses[used].mean()),
+            "pulses_max": int(self.pulses[used].max()),
+            "in_band_fraction": float(np.mean(np.abs(err) <= self.device.tolerance)),
+            "programming_error_rms_uS": float(np.sqrt(np.mean(err ** 2)) * 1e6),
+            "relaxation_rms_uS": float(np.sqrt(np.mean(relax ** 2)) * 1e6),
+            "stuck_cells": int(np.sum(self.faults[used] != FAULT_NONE)),
+            "read_time_s": self.read_time,
+        }
