@@ -1,0 +1,91 @@
+"""The ``snn-neurram`` command line. Every subcommand that reports numbers takes ``--json PATH``."""
+
+import argparse
+import sys
+
+from ._io import write_json
+
+__all__ = ["main"]
+
+
+def _fmt_pct(x):
+    return f"{100 * x:6.2f} %"
+
+
+def _print_demo(r):
+    acc = r["accuracy"]
+    print("snn_neurram demo: 8x8 digits through one simulated NeuRRAM core")
+    print(f"  data: {r['dataset']['train']} training / {r['dataset']['test']} test digits; "
+          f"model: {r['model']}")
+    print("accuracy")
+    for name, value in acc.items():
+        print(f"  {name:<28s}{_fmt_pct(value)}")
+    e = r["mvm_error"]
+    print(f"MVM error of the core against software ({r['in_bits']}-bit inputs, "
+          f"{r['out_bits']}-bit outputs)")
+    print(f"  rmse {e['rmse']:.4f} ({e['rmse_over_output_std']:.3f} of the output std), "
+          f"mean {e['mean_error']:+.4f}, max |error| {e['max_abs_error']:.3f}, "
+          f"correlation {e['correlation']:.4f}")
+    c = r["core"]
+    print("programming")
+    print(f"  {c['rows_used']} rows x {c['columns_used']} columns used "
+          f"({c['bias_row_pairs']} bias row pairs), w_max {c['w_max']:.3f}, "
+          f"{100 * c['clipped_fraction']:.1f} % of weights clipped")
+    print(f"  write-verify: {c['pulses_mean']:.1f} pulses per cell on average (max "
+          f"{c['pulses_max']}), {100 * c['in_band_fraction']:.2f} % inside the band, "
+          f"error rms {c['programming_error_rms_uS']:.2f} uS; {c['stuck_cells']} stuck cells")
+    print(f"  relaxation after {c['read_time_s']:g} s: rms change {c['relaxation_rms_uS']:.2f} uS")
+    d, n = r["device"], r["neuron"]
+    on = [k for k in ("write_verify", "variation", "relaxation", "read_noise", "faults", "drift")
+          if d[k]]
+    print("device settings")
+    print(f"  window {d['g_min'] * 1e6:g}-{d['g_max'] * 1e6:g} uS, tolerance "
+          f"+-{d['tolerance'] * 1e6:g} uS, read noise {100 * d['read_noise_sigma']:g} %, stuck "
+          f"off/on {d['stuck_off_rate']:g}/{d['stuck_on_rate']:g}; effects on: {', '.join(on)}")
+    print(f"  neuron: V_read {n['v_read']:.3f} V x{n['pulse_multiplier']} pulses, "
+          f"C_s/C_i {n['c_ratio']:g}, ADC step {n['adc_lsb'] * 1e3:g} mV ({n['adc']})")
+    print(f"figure: {r['figure']}")
+    print(f"({r['seconds']:.1f} s)")
+
+
+def cmd_demo(args):
+    from .demo import run_core_demo
+
+    result = run_core_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time,
+                           in_bits=args.in_bits, out_bits=args.out_bits)
+    _print_demo(result)
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="snn-neurram",
+        description="Spiking, Boltzmann and conventional networks on a simulated NeuRRAM chip.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="classify the 8x8 digits through a simulated core")
+    p.add_argument("--out", default="snn_neurram_demo", help="folder for figures "
+                   "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--read-time", type=float, default=86400.0,
+                   help="seconds between programming and inference (default: one day)")
+    p.add_argument("--in-bits", type=int, default=4)
+    p.add_argument("--out-bits", type=int, default=8)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:        # bad input: one clear line, no traceback
+        print(f"snn-neurram {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
