@@ -300,7 +300,7 @@ def adc_sar(v, lsb, levels, signed=True):
 def activate(y, mode, out_bits, config, rng=None):
     """The nonlinear activations, on pre-activations y in output units (dimensionless).
 
-    ``sigmoid``: round(sigmoid(y) (2**out_bits - 1)) / (2**out_bits - 1), in [0, 1].
+    ``sigmoid``: floor(sigmoid(y) (2**out_bits - 1) + 1/2) / (2**out_bits - 1), in [0, 1].
     ``tanh``: sign-magnitude levels (k - 1/2) / L sign, L = 2**(out_bits - 1), k = ceil(|tanh y| L).
     ``stochastic_binary``: 1 with probability sigmoid(y / noise_scale) (needs ``rng``).
     ``linear`` and ``relu`` work on voltages and are converted by :func:`adc_convert`.
@@ -308,7 +308,7 @@ def activate(y, mode, out_bits, config, rng=None):
     y = np.asarray(y, dtype=float)
     if mode == "sigmoid":
         levels = adc_levels(out_bits, mode, config)
-        return np.round(_sigmoid(y) * levels) / levels
+        return np.floor(_sigmoid(y) * levels + 0.5) / levels
     if mode == "tanh":
         levels = adc_levels(out_bits, mode, config)
         t = np.tanh(y)
