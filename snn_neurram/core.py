@@ -1,33 +1,35 @@
 """One NeuRRAM core: a 256 x 256 transposable RRAM array (TNSA) with its 256 neurons.
 
-Layout. Row pair p (rows 2p and 2p + 1) holds (G+, G-) of input p; column j is output j. A core
-therefore takes up to 128 differential inputs, bias rows included, and gives up to 256 outputs.
-Cells that hold no weight rest at g_min and still load the lines they sit on.
+Layout. Row pair p (rows 2p and 2p + 1) holds (G+, G-) of one input; column j is one output. A
+core holds one or more *blocks* (weight matrices, "mappings"), each on its own rectangle of row
+pairs x columns; a block takes up to 128 differential inputs, bias rows included, and up to 256
+outputs. Cells that hold no weight rest at g_min and still load the lines they sit on, whichever
+block they belong to.
 
-Forward MVM (inputs on rows, outputs on columns). In each cycle the rows of pair p are driven to
-V_ref +- x_p V_read (x_p in {-1, 0, 1}; rows without input stay at V_ref) and source line j settles at
+Forward MVM of a block (inputs on its rows, outputs on its columns). In each cycle the rows of
+pair p are driven to V_ref +- x_p V_read (x_p in {-1, 0, 1}); every other row of the core stays at
+V_ref, and source line j settles at
 
     V_SL,j - V_ref = V_read * sum_p x_p (G+_pj - G-_pj) / sum_r G_rj,
 
 the denominator running over all 256 rows. The neuron integrates ``c_ratio`` times this per cycle,
 bit-serially (see :mod:`snn_neurram.neuron`), then converts with its ADC.
 
-Backward MVM (inputs on columns, outputs on row pairs). Column j is driven to V_ref + y_j V_read,
-each row r settles at V_read * sum_j y_j G_rj / sum_j G_rj (all 256 columns), and the neuron of
-pair p reads the difference of its two rows:
+Backward MVM (inputs on the block's columns, outputs on its row pairs). Column j is driven to
+V_ref + y_j V_read (the others stay at V_ref or carry alternating padding pulses), each row r
+settles at V_read * sum_j y_j G_rj / sum_j G_rj (all 256 columns), and the neuron of pair p reads
+the difference of its two rows:
 
     V_p = V_read * sum_j y_j (G+_pj / S+_p - G-_pj / S-_p).
 
 Read noise. ``noise_model="output"`` (default, the fast path) adds to each integrated output a
-noise of the variance that per-device relative read noise sigma implies to first order in sigma
-and to leading order in |V_SL - V_ref| / V_read:
-
-    var V_j = (V_read sigma)^2 sum_p w_p (G+_pj^2 + G-_pj^2) / (sum_r G_rj)^2,
-
-with w_p = sum over cycles of (cycle coefficient)^2 |x_p|. ``noise_model="device"`` is the
-reference: every cycle reads every cell afresh and settles the lines exactly; the integrator
-saturates cycle by cycle there, at the end in the fast path.
+noise of the variance that per-cell relative read noise implies to first order in sigma (see
+:meth:`Core._integrate_fast`). ``noise_model="device"`` is the reference: every cycle reads every
+cell afresh and settles the lines exactly; the integrator saturates cycle by cycle there, at the
+end in the fast path.
 """
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,14 +37,64 @@ from . import _kernels
 from ._checks import as_finite_array, check_choice, check_int, check_range
 from .device import FAULT_NONE, RRAMDevice
 from .errors import CapacityError
-from .mapping import SCHEMES, from_conductances, to_conductances
+from .mapping import SCHEMES, MappedWeights, from_conductances, to_conductances
 from .neuron import (ACTIVATIONS, NeuronConfig, activate, adc_levels, bit_planes,
                      cycle_coefficients, phase_split)
 
-__all__ = ["Core"]
+__all__ = ["Core", "Block"]
 
 _MODES = {"linear": _kernels.MODE_SIGNED, "relu": _kernels.MODE_RELU}
 _NOISE_MODELS = ("output", "device")
+
+
+@dataclass(eq=False)
+class Block:
+    """One weight matrix placed on a core.
+
+    Attributes
+    ----------
+    mapping : MappedWeights
+        Conductance targets, w_max, bias rows, x_max.
+    row : int
+        First row pair of the block.
+    col : int
+        First column of the block.
+    neuron : NeuronConfig
+        Neuron parameters used when this block runs (its operating point: V_read, multiplier).
+    """
+
+    mapping: MappedWeights
+    row: int
+    col: int
+    neuron: NeuronConfig
+    cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_pairs(self):
+        """Row pairs of the block: inputs plus bias rows."""
+        return self.mapping.g_plus.shape[0]
+
+    @property
+    def n_bias_rows(self):
+        return self.mapping.n_bias_rows
+
+    @property
+    def n_in(self):
+        return self.n_pairs - self.n_bias_rows
+
+    @property
+    def n_out(self):
+        return self.mapping.g_plus.shape[1]
+
+    @property
+    def rows(self):
+        """Slice of the core's row pairs."""
+        return slice(self.row, self.row + self.n_pairs)
+
+    @property
+    def cols(self):
+        """Slice of the core's columns."""
+        return slice(self.col, self.col + self.n_out)
 
 
 class Core:
@@ -53,7 +105,7 @@ class Core:
     device : RRAMDevice, optional
         Device physics (default ``RRAMDevice()``: every non-ideality on with its default).
     neuron : NeuronConfig, optional
-        Neuron parameters (default ``NeuronConfig()``).
+        Neuron parameters (default ``NeuronConfig()``); each block starts with these.
     seed : int or numpy.random.SeedSequence, optional
         Seeds every random draw of this core: its fault map and device variation, programming,
         relaxation and reads. The same seed and the same calls give bit-identical results.
@@ -66,6 +118,11 @@ class Core:
         Percentile of |W| mapped to the full conductance window (default 95).
     precision : {"single", "double"}
         Floating-point precision of the batch MVMs (single is twice as fast).
+
+    Notes
+    -----
+    Methods that act on one mapped matrix take ``block`` (default 0); the properties ``n_in``,
+    ``n_out``, ``mapping`` and ``neuron`` refer to block 0.
     """
 
     N_ROWS = 256
@@ -75,11 +132,12 @@ class Core:
     def __init__(self, device=None, neuron=None, seed=None, *, read_time=86400.0, scheme="sign",
                  percentile=95.0, precision="single"):
         self.device = RRAMDevice() if device is None else device
-        self.neuron = NeuronConfig() if neuron is None else neuron
+        neuron = NeuronConfig() if neuron is None else neuron
         if not isinstance(self.device, RRAMDevice):
             raise ValueError(f"device must be an RRAMDevice (got {type(self.device).__name__})")
-        if not isinstance(self.neuron, NeuronConfig):
-            raise ValueError(f"neuron must be a NeuronConfig (got {type(self.neuron).__name__})")
+        if not isinstance(neuron, NeuronConfig):
+            raise ValueError(f"neuron must be a NeuronConfig (got {type(neuron).__name__})")
+        self.default_neuron = neuron
         self.read_time = check_range(read_time, "read_time", 0.0, None, lo_open=True,
                                      unit="second")
         self.scheme = check_choice(scheme, "scheme", SCHEMES)
@@ -101,38 +159,53 @@ class Core:
         self.G_programmed = blank
         self.G = blank.copy()
         self.pulses = np.zeros(shape, dtype=np.int32)
-        self.mapping = None
+        self.converged = np.ones(shape, bool)
+        self.blocks = []
         self._z = np.zeros(shape)
-        self._prepare()
 
-    # ------------------------------------------------------------------ programming
+    # ------------------------------------------------------------------ block-0 shortcuts
     @property
     def programmed(self):
-        """True once :meth:`program` has run."""
-        return self.mapping is not None
+        """True once :meth:`program` or :meth:`program_blocks` has run."""
+        return bool(self.blocks)
+
+    def _block(self, block=0):
+        if not self.blocks:
+            raise RuntimeError("the core is not programmed yet: call program(W) first")
+        if not isinstance(block, (int, np.integer)) or not 0 <= block < len(self.blocks):
+            raise ValueError(f"block must be an integer in [0, {len(self.blocks) - 1}] "
+                             f"(got {block!r})")
+        return self.blocks[block]
+
+    mapping = property(lambda self: self.blocks[0].mapping if self.blocks else None,
+                       doc="Mapping of block 0.")
+    n_in = property(lambda self: self.blocks[0].n_in if self.blocks else 0,
+                    doc="Weight inputs of block 0 (row pairs without the bias rows).")
+    n_bias_rows = property(lambda self: self.blocks[0].n_bias_rows if self.blocks else 0,
+                           doc="Bias row pairs of block 0.")
+    n_out = property(lambda self: self.blocks[0].n_out if self.blocks else 0,
+                     doc="Outputs (columns) of block 0.")
+    n_pairs = property(lambda self: self.blocks[0].n_pairs if self.blocks else 0,
+                       doc="Row pairs of block 0: inputs plus bias rows.")
 
     @property
-    def n_in(self):
-        """Number of weight inputs (rows pairs without the bias rows)."""
-        return 0 if self.mapping is None else self.mapping.g_plus.shape[0] - self.n_bias_rows
+    def neuron(self):
+        """Neuron parameters of block 0 (the core's default before programming)."""
+        return self.blocks[0].neuron if self.blocks else self.default_neuron
 
-    @property
-    def n_bias_rows(self):
-        """Number of bias row pairs."""
-        return 0 if self.mapping is None else self.mapping.n_bias_rows
+    @neuron.setter
+    def neuron(self, config):
+        if not isinstance(config, NeuronConfig):
+            raise ValueError(f"neuron must be a NeuronConfig (got {type(config).__name__})")
+        if self.blocks:
+            self.blocks[0].neuron = config
+        else:
+            self.default_neuron = config
 
-    @property
-    def n_out(self):
-        """Number of outputs (columns used)."""
-        return 0 if self.mapping is None else self.mapping.g_plus.shape[1]
-
-    @property
-    def n_pairs(self):
-        """Row pairs in use: inputs plus bias rows."""
-        return self.n_in + self.n_bias_rows
-
+    # ------------------------------------------------------------------ programming
     def program(self, W, bias=None, *, x_max=1.0, w_max=None, bias_rows=None, read_time=None):
-        """Program a weight matrix (and bias) into the array by write-verify, then let it relax.
+        """Program one weight matrix (and bias) at the core's origin, by write-verify, then
+        let it relax.
 
         Parameters
         ----------
@@ -154,33 +227,75 @@ class Core:
         Core
             self, programmed.
         """
-        W = as_finite_array(W, "W", ndim=2, shape=(None, None))
-        n_in, n_out = W.shape
-        if n_out > self.N_COLS:
-            raise CapacityError(f"W has {n_out} outputs (columns); a core has {self.N_COLS}")
-        if n_in > self.MAX_INPUTS:
-            raise CapacityError(f"W has {n_in} inputs; a core holds at most {self.MAX_INPUTS} "
-                                "differential input pairs (bias rows included)")
+        self.program_blocks([dict(W=W, bias=bias, x_max=x_max, w_max=w_max,
+                                  bias_rows=bias_rows)], read_time=read_time)
+        return self
+
+    def program_blocks(self, specs, read_time=None):
+        """Program several weight matrices into one array in a single write-verify pass.
+
+        Parameters
+        ----------
+        specs : list of dict
+            One dict per block with ``W`` and optional ``bias``, ``row`` (first row pair, default
+            0), ``col`` (first column, default 0), ``x_max``, ``w_max``, ``bias_rows`` and
+            ``neuron`` (a NeuronConfig for this block). Blocks must not overlap.
+        read_time : float, optional
+            Time after programming (s) at which the core is used.
+
+        Returns
+        -------
+        list of int
+            Block indices, in the order of ``specs``.
+        """
         dev = self.device
-        mapped = to_conductances(W, bias, g_min=dev.g_min, g_max=dev.g_max, scheme=self.scheme,
-                                 w_max=w_max, percentile=self.percentile, x_max=x_max,
-                                 bias_rows=bias_rows)
-        n_pairs = mapped.g_plus.shape[0]
-        if n_pairs > self.MAX_INPUTS:
-            raise CapacityError(f"W has {n_in} inputs and its bias needs {mapped.n_bias_rows} "
-                                f"bias row pairs: {n_pairs} > {self.MAX_INPUTS} pairs of a core")
-        targets = np.full((self.N_ROWS, self.N_COLS), dev.g_min)
-        targets[0:2 * n_pairs:2, :n_out] = mapped.g_plus
-        targets[1:2 * n_pairs:2, :n_out] = mapped.g_minus
+        taken = np.zeros((self.MAX_INPUTS, self.N_COLS), bool)
+        blocks = []
+        for k, spec in enumerate(specs):
+            name = "W" if len(specs) == 1 else f"specs[{k}]['W']"
+            W = as_finite_array(spec["W"], name, ndim=2, shape=(None, None))
+            n_in, n_out = W.shape
+            row, col = int(spec.get("row", 0)), int(spec.get("col", 0))
+            if n_out > self.N_COLS - col:
+                raise CapacityError(f"W has {n_out} outputs (columns) from column {col}; a core "
+                                    f"has {self.N_COLS}")
+            if n_in > self.MAX_INPUTS - row:
+                raise CapacityError(f"W has {n_in} inputs from row pair {row}; a core holds at "
+                                    f"most {self.MAX_INPUTS} differential input pairs (bias rows "
+                                    "included)")
+            mapped = to_conductances(W, spec.get("bias"), g_min=dev.g_min, g_max=dev.g_max,
+                                     scheme=self.scheme, w_max=spec.get("w_max"),
+                                     percentile=self.percentile, x_max=spec.get("x_max", 1.0),
+                                     bias_rows=spec.get("bias_rows"))
+            n_pairs = mapped.g_plus.shape[0]
+            if n_pairs > self.MAX_INPUTS - row:
+                raise CapacityError(f"W has {n_in} inputs and its bias needs "
+                                    f"{mapped.n_bias_rows} bias row pairs: {n_pairs} > "
+                                    f"{self.MAX_INPUTS - row} pairs left from row pair {row}")
+            if taken[row:row + n_pairs, col:col + n_out].any():
+                raise ValueError(f"block {k} overlaps an earlier block on the core")
+            taken[row:row + n_pairs, col:col + n_out] = True
+            neuron = spec.get("neuron") or self.default_neuron
+            blocks.append(Block(mapped, row, col, neuron))
+        targets = self.block_targets(blocks)
         result = dev.program(targets, self._prog_rng, faults=self.faults, response=self.response)
         self.targets = targets
         self.G_programmed = result.conductance
         self.pulses = result.pulses
         self.converged = result.converged
-        self.mapping = mapped
+        self.blocks = blocks
         self._z = self._prog_rng.standard_normal(targets.shape)
         self.age(self.read_time if read_time is None else read_time)
-        return self
+        return list(range(len(blocks)))
+
+    def block_targets(self, blocks):
+        """Target conductances of the whole array holding ``blocks`` (g_min elsewhere)."""
+        targets = np.full((self.N_ROWS, self.N_COLS), self.device.g_min)
+        for b in blocks:
+            r = slice(2 * b.row, 2 * (b.row + b.n_pairs))
+            targets[r, b.cols][0::2] = b.mapping.g_plus
+            targets[r, b.cols][1::2] = b.mapping.g_minus
+        return targets
 
     def age(self, t):
         """Set the time since programming (s): conductances relax and drift to their state at t.
@@ -191,45 +306,56 @@ class Core:
         self.read_time = t
         G = self.device.relax(self.G_programmed, t, z=self._z, faults=self.faults)
         self.G = self.device.drifted(G, t, self.drift_nu, faults=self.faults)
-        self._prepare()
+        self.refresh()
         return self
 
-    def _prepare(self):
-        """Derived arrays of the current conductances, used by every MVM.
+    def refresh(self):
+        """Forget the derived arrays (call after changing ``G`` by hand)."""
+        for b in self.blocks:
+            b.cache.clear()
+
+    def _pair_rows(self, b, G=None):
+        """(G+ rows, G- rows) of block b over all 256 columns."""
+        G = self.G if G is None else G
+        r = slice(2 * b.row, 2 * (b.row + b.n_pairs))
+        return G[r][0::2], G[r][1::2]
+
+    def _arrays(self, b):
+        """Derived arrays of block b for the current conductances, in the compute precision.
 
         Forward, per output column j (S_j = sum of its 256 cells): A = (G+ - G-) / S,
-        H = (G+^2 + G-^2) / S^2, D = (G+^2 - G-^2) / S^2 over the pairs in use, T = sum_r G_r^2 / S^2.
-        Backward, per row r of the pairs in use (S_r = sum of its 256 cells): K = G / S_r and
-        T = sum_j K_rj^2, for the G+ rows and the G- rows apart.
+        H = (G+^2 + G-^2) / S^2, D = (G+^2 - G-^2) / S^2 over the block's pairs, T = sum_r G_r^2 /
+        S^2. Backward, per row r of the block's weight pairs (S_r = sum of its 256 cells):
+        K = G / S_r (for the G+ rows and the G- rows apart) and T = sum_j K_rj^2.
         """
-        G = self.G
-        P, N, n = self.n_pairs, self.n_out, self.n_in
-        gp, gm = G[0:2 * P:2, :N], G[1:2 * P:2, :N]
-        col_sum = G.sum(axis=0)[:N]
-        self._fwd_A = (gp - gm) / col_sum
-        self._fwd_H = (gp ** 2 + gm ** 2) / col_sum ** 2
-        self._fwd_D = (gp ** 2 - gm ** 2) / col_sum ** 2
-        self._fwd_T = (G[:, :N] ** 2).sum(axis=0) / col_sum ** 2
-        kp = (G[0:2 * n:2, :] / G[0:2 * n:2, :].sum(axis=1, keepdims=True)).T   # (256, n_in)
-        km = (G[1:2 * n:2, :] / G[1:2 * n:2, :].sum(axis=1, keepdims=True)).T
-        self._bwd_A = kp - km
-        self._bwd_K = np.hstack([kp, km, kp ** 2, km ** 2])
-        self._bwd_H = kp ** 2 + km ** 2
-        self._bwd_T = np.concatenate([(kp ** 2).sum(axis=0), (km ** 2).sum(axis=0)])
-        T = self.targets
-        self._fwd_s_nom = T.sum(axis=0)[:N]
-        t_rows = T.sum(axis=1)
-        self._bwd_inv_s_nom = 0.5 * (1.0 / t_rows[0:2 * n:2] + 1.0 / t_rows[1:2 * n:2])
-        self._cast = {}
-
-    def _f(self, name):
-        """Array ``name`` in the compute precision (cached)."""
-        if name not in self._cast:
-            self._cast[name] = np.ascontiguousarray(getattr(self, name), dtype=self.dtype)
-        return self._cast[name]
+        if b.cache:
+            return b.cache
+        G, T = self.G, self.targets
+        gp_all, gm_all = self._pair_rows(b)
+        gp, gm = gp_all[:, b.cols], gm_all[:, b.cols]
+        col_sum = G.sum(axis=0)[b.cols]
+        n = b.n_in
+        kp = (gp_all[:n] / gp_all[:n].sum(axis=1, keepdims=True)).T           # (256, n_in)
+        km = (gm_all[:n] / gm_all[:n].sum(axis=1, keepdims=True)).T
+        tp_all, tm_all = self._pair_rows(b, T)
+        arrays = {
+            "fwd_A": (gp - gm) / col_sum,
+            "fwd_H": (gp ** 2 + gm ** 2) / col_sum ** 2,
+            "fwd_D": (gp ** 2 - gm ** 2) / col_sum ** 2,
+            "fwd_T": (G[:, b.cols] ** 2).sum(axis=0) / col_sum ** 2,
+            "bwd_A": kp - km,
+            "bwd_K": np.hstack([kp, km, kp ** 2, km ** 2]),
+            "bwd_H": kp ** 2 + km ** 2,
+            "bwd_T": np.concatenate([(kp ** 2).sum(axis=0), (km ** 2).sum(axis=0)]),
+        }
+        b.cache.update({k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in arrays.items()})
+        b.cache["fwd_s_nom"] = T.sum(axis=0)[b.cols]
+        b.cache["bwd_inv_s_nom"] = 0.5 * (1.0 / tp_all[:n].sum(axis=1) +
+                                          1.0 / tm_all[:n].sum(axis=1))
+        return b.cache
 
     # ------------------------------------------------------------------ read-back
-    def effective_weights(self):
+    def effective_weights(self, block=0):
         """Weights read back from the current conductances (mapping inverse).
 
         Returns
@@ -237,23 +363,23 @@ class Core:
         W : ndarray (n_in, n_out)
         bias : ndarray (n_out,) or None
         """
-        self._require_programmed()
-        P, N = self.n_pairs, self.n_out
+        b = self._block(block)
+        gp, gm = self._pair_rows(b)
         dev = self.device
-        return from_conductances(self.G[0:2 * P:2, :N], self.G[1:2 * P:2, :N],
-                                 self.mapping.w_max, dev.g_min, dev.g_max, self.n_bias_rows,
-                                 self.mapping.x_max)
+        return from_conductances(gp[:, b.cols], gm[:, b.cols], b.mapping.w_max, dev.g_min,
+                                 dev.g_max, b.n_bias_rows, b.mapping.x_max)
 
-    def forward_matrix(self):
+    def forward_matrix(self, block=0):
         """The linear map the forward MVM computes, in output units, without noise or ADC.
 
         Includes each column's actual load sum_r G_rj against the nominal one the output scale
         assumes. Returns (W, bias) like :meth:`effective_weights`.
         """
-        self._require_programmed()
-        m = self._fwd_A * (self._fwd_s_nom * self.mapping.w_max / self.device.g_range)
-        if self.n_bias_rows:
-            return m[:self.n_in], m[self.n_in:].sum(axis=0) * self.mapping.x_max
+        b = self._block(block)
+        a = self._arrays(b)
+        m = a["fwd_A"].astype(float) * (a["fwd_s_nom"] * b.mapping.w_max / self.device.g_range)
+        if b.n_bias_rows:
+            return m[:b.n_in], m[b.n_in:].sum(axis=0) * b.mapping.x_max
         return m, None
 
     def read_conductances(self, n_reads=None):
@@ -261,43 +387,51 @@ class Core:
         return self.device.read(self.G, self.rng, n_reads)
 
     # ------------------------------------------------------------------ MVMs
-    def _require_programmed(self):
-        if self.mapping is None:
-            raise RuntimeError("the core is not programmed yet: call program(W) first")
-
-    def _gain(self, direction):
+    def _gain(self, direction, block=0):
         """Nominal integrated volts per unit of sum(q w), per output (without leak)."""
-        cfg = self.neuron
-        k = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * self.device.g_range / self.mapping.w_max
+        b = block if isinstance(block, Block) else self._block(block)
+        cfg = b.neuron
+        a = self._arrays(b)
+        k = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * self.device.g_range / b.mapping.w_max
         if direction == "forward":
-            return k / self._fwd_s_nom
-        return k * self._bwd_inv_s_nom
+            return k / a["fwd_s_nom"]
+        return k * a["bwd_inv_s_nom"]
 
-    def _prepare_inputs(self, x, in_bits, direction, x_max, pad):
+    def output_unit(self, in_bits, direction="forward", block=0, x_max=None):
+        """Output units per ADC step, per output, for inputs of ``in_bits`` bits."""
+        b = self._block(block)
+        if x_max is None:
+            x_max = b.mapping.x_max if direction == "forward" else 1.0
+        return b.neuron.adc_lsb / self._gain(direction, block) * x_max / (2 ** in_bits - 1)
+
+    def _prepare_inputs(self, x, in_bits, direction, x_max, pad, b):
         """Quantised input per line, the bias / padding lines included."""
         levels = 2 ** in_bits - 1
         if direction == "forward":
-            n, lines = self.n_in, self.n_pairs
+            n, lines = b.n_in, b.n_pairs
         else:
-            n, lines = self.n_out, self.N_COLS
+            n, lines = b.n_out, self.N_COLS
         arr = np.asarray(x)
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
         arr = as_finite_array(arr, "x" if direction == "forward" else "y", ndim=2,
                               shape=(None, n), dtype=dtype)
         q = np.empty((arr.shape[0], n), dtype=self.dtype)
         _kernels.quantize(arr, levels / x_max, levels, q)
-        if lines == n:
-            return q
-        extra = np.empty((arr.shape[0], lines - n), dtype=self.dtype)
-        if direction == "forward":
-            extra[:] = levels                       # bias rows: full-scale +1 pulses
-        elif pad == "alternate":
-            extra[:] = levels * np.where(np.arange(lines - n) % 2 == 0, 1.0, -1.0)
-        else:
-            extra[:] = 0.0
-        return np.hstack([q, extra])
+        return self._extend_codes(q, levels, direction, pad, b)
 
-    def _phases(self, q, in_bits):
+    def _extend_codes(self, q, levels, direction, pad, b):
+        """Add the bias lines (forward) or place the block's columns among all 256 (backward)."""
+        if direction == "forward":
+            if b.n_bias_rows == 0:
+                return q
+            return np.hstack([q, np.full((len(q), b.n_bias_rows), levels, dtype=self.dtype)])
+        full = np.zeros((len(q), self.N_COLS), dtype=self.dtype)
+        if pad == "alternate":
+            full[:] = levels * np.where(np.arange(self.N_COLS) % 2 == 0, 1.0, -1.0)
+        full[:, b.cols] = q
+        return full
+
+    def _phases(self, q, in_bits, cfg, nonneg=False):
         """Per integration phase: (shift, bits, q, u, r, rs, fu, fr, s1, s2).
 
         The integrated voltage is V_read fu (u @ A). Its read noise sums, over the cycles c with
@@ -305,15 +439,14 @@ class Core:
         variances; fr scales r = sum_c k_c^2 |x_c| / fr and rs = sum_c k_c^2 x_c / fr. Without leak
         u = rs = q, r = |q|, fu = c_ratio m and fr = c_ratio^2 m. s1 = sum_c k_c, s2 = sum_c k_c^2.
         """
-        cfg = self.neuron
         out = []
-        mag = np.abs(q)
+        mag = q if nonneg else np.abs(q)
         for shift, nb in phase_split(in_bits, cfg.max_phase_bits):
             if shift == 0 and nb == in_bits:
                 qp, mp = q, mag
             else:
                 mp = (np.floor(mag / 2 ** shift) % 2 ** nb).astype(self.dtype)
-                qp = np.copysign(mp, q)
+                qp = mp if nonneg else np.copysign(mp, q)
             mean, var, _ = cycle_coefficients(nb, cfg)
             s1, s2 = float(mean.sum()), float(var.sum())
             if cfg.leak == 0:
@@ -327,7 +460,7 @@ class Core:
         return out
 
     def integrate(self, x, in_bits=4, *, direction="forward", x_max=None, pad="zero",
-                  noise_model="output"):
+                  noise_model="output", block=0):
         """Integrated neuron voltages (V) before the ADC, one array per integration phase.
 
         Parameters
@@ -342,6 +475,7 @@ class Core:
             Backward only: unused columns held at V_ref, or driven with alternating +-1 pulses to
             balance the array as the chip does.
         noise_model : {"output", "device"}
+        block : int
 
         Returns
         -------
@@ -349,35 +483,40 @@ class Core:
             Saturated, noisy voltages; the phases are the LSB segment and, for inputs of more than
             ``max_phase_bits`` bits, the MSB segment.
         """
-        phases = self._run(x, in_bits, direction, x_max, pad, noise_model, "analog")[0]
-        return np.stack(phases).astype(np.float64) * self.neuron.adc_lsb
+        b = self._block(block)
+        q, x_max = self._quantized(x, in_bits, direction, x_max, pad, b)
+        phases = self._run(q, in_bits, direction, noise_model, "analog", b)[0]
+        return np.stack(phases).astype(np.float64) * b.neuron.adc_lsb
 
-    def _run(self, x, in_bits, direction, x_max, pad, noise_model, mode, levels=1.0, scale=None):
-        """Integrate and convert every phase; returns (outputs per phase, shifts, x_max, levels)."""
-        self._require_programmed()
+    def _quantized(self, x, in_bits, direction, x_max, pad, b):
         in_bits = check_int(in_bits, "in_bits", 1, 8)
         check_choice(direction, "direction", ("forward", "backward"))
         check_choice(pad, "pad", ("zero", "alternate"))
-        check_choice(noise_model, "noise_model", _NOISE_MODELS)
         if x_max is None:
-            x_max = self.mapping.x_max if direction == "forward" else 1.0
+            x_max = b.mapping.x_max if direction == "forward" else 1.0
         x_max = check_range(x_max, "x_max" if direction == "forward" else "y_max", 0.0, None,
                             lo_open=True)
-        q = self._prepare_inputs(x, in_bits, direction, x_max, pad)
-        cfg, dev = self.neuron, self.device
+        return self._prepare_inputs(x, in_bits, direction, x_max, pad, b), x_max
+
+    def _run(self, q, in_bits, direction, noise_model, mode, b, levels=1.0, scale=None,
+             nonneg=False):
+        """Integrate and convert every phase of quantised inputs ``q`` (all lines of the
+        block); returns (outputs per phase, shifts)."""
+        check_choice(noise_model, "noise_model", _NOISE_MODELS)
+        cfg = b.neuron
         kmode = {"analog": _kernels.MODE_ANALOG, "linear": _kernels.MODE_SIGNED,
                  "relu": _kernels.MODE_RELU}[mode]
-        n_outputs = self.n_out if direction == "forward" else self.n_in
+        n_outputs = b.n_out if direction == "forward" else b.n_in
         scale = np.ascontiguousarray(np.ones(n_outputs) if scale is None else scale,
                                      dtype=self.dtype)
         results, shifts = [], []
-        for shift, nb, qp, u, r, rs, fu, fr, s1, s2 in self._phases(q, in_bits):
+        for shift, nb, qp, u, r, rs, fu, fr, s1, s2 in self._phases(q, in_bits, cfg, nonneg):
             key = int(self.rng.integers(0, 2 ** 63))
             if noise_model == "device":
-                v = self._integrate_per_device(qp, nb, direction)
+                v = self._integrate_per_device(qp, nb, direction, b)
                 var = np.empty((0, 0), dtype=self.dtype)
             else:
-                v, var = self._integrate_fast(u, r, rs, fu, fr, s1, s2, direction)
+                v, var = self._integrate_fast(u, r, rs, fu, fr, s1, s2, direction, b)
             if isinstance(var, tuple):           # forward: variance formed in the kernel
                 a, cross, c1, k2 = var
                 out = np.empty(v.shape, dtype=self.dtype)
@@ -389,9 +528,9 @@ class Core:
                                    v)
             results.append(v)
             shifts.append(shift)
-        return results, shifts, x_max, 2 ** in_bits - 1
+        return results, shifts
 
-    def _integrate_fast(self, u, r, rs, fu, fr, s1, s2, direction):
+    def _integrate_fast(self, u, r, rs, fu, fr, s1, s2, direction, b):
         """Integrated voltage (V) and its read-noise variance (V^2) from matrix products.
 
         Per cycle, a line of normalised voltage v = sum_i K_i u_i / S reads, to first order in the
@@ -402,49 +541,50 @@ class Core:
         v_bar = V / (V_read s1). Forward returns the variance as the terms
         (a, cross, c1, k2) of a + V (c1 cross + k2 V), for the ADC kernel to form.
         """
-        cfg, dev = self.neuron, self.device
+        cfg, dev = b.neuron, self.device
         dt = self.dtype
+        arr = self._arrays(b)
         noisy = dev.read_noise and dev.read_noise_sigma > 0
         nv = (dev.read_noise_sigma * cfg.v_read) ** 2
         empty = np.empty((0, 0), dtype=dt)
         if direction == "forward":
+            v = u @ (arr["fwd_A"] * dt(cfg.v_read * fu))
             if not noisy:
-                return u @ (self._f("_fwd_A") * dt(cfg.v_read * fu)), empty
-            v = u @ (self._f("_fwd_A") * dt(cfg.v_read * fu))
-            cross = rs @ self._f("_fwd_D")
-            a = r @ (self._f("_fwd_H") * dt(nv * fr))
-            k2 = self._f("_fwd_T") * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
+                return v, empty
+            cross = rs @ arr["fwd_D"]
+            a = r @ (arr["fwd_H"] * dt(nv * fr))
+            k2 = arr["fwd_T"] * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
             return v, (a, cross, -2.0 * nv * fr / (cfg.v_read * s1), k2)
-        n = self.n_in
+        n = b.n_in
         if not noisy:
-            return u @ (self._f("_bwd_A") * dt(cfg.v_read * fu)), empty
-        allk = u @ self._f("_bwd_K")
+            return u @ (arr["bwd_A"] * dt(cfg.v_read * fu)), empty
+        allk = u @ arr["bwd_K"]
         lines_p = np.ascontiguousarray(allk[:, :n] * dt(cfg.v_read * fu))
         lines_m = np.ascontiguousarray(allk[:, n:2 * n] * dt(cfg.v_read * fu))
         if rs is u:
             cross_p, cross_m = allk[:, 2 * n:3 * n], allk[:, 3 * n:]
         else:
-            cross = rs @ self._f("_bwd_K")[:, 2 * n:]
+            cross = rs @ arr["bwd_K"][:, 2 * n:]
             cross_p, cross_m = cross[:, :n], cross[:, n:]
-        var = r @ (self._f("_bwd_H") * dt(nv * fr))
-        t_sc = self._f("_bwd_T") * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
+        var = r @ (arr["bwd_H"] * dt(nv * fr))
+        t_sc = arr["bwd_T"] * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
         c1 = -2.0 * nv * fr / (cfg.v_read * s1)
         _kernels.add_quadratic(var, lines_p, cross_p, c1, np.ascontiguousarray(t_sc[:n]))
         _kernels.add_quadratic(var, lines_m, cross_m, c1, np.ascontiguousarray(t_sc[n:]))
         return lines_p - lines_m, var
 
-    def _integrate_per_device(self, qp, n_bits, direction):
+    def _integrate_per_device(self, qp, n_bits, direction, b):
         """Reference integration: every cycle reads every cell afresh and settles exactly."""
-        cfg, dev = self.neuron, self.device
-        P, N = self.n_pairs, self.n_out
+        cfg, dev = b.neuron, self.device
         planes = bit_planes(qp, n_bits)                       # (bits, batch, lines)
         batch = qp.shape[0]
+        r0 = 2 * b.row
         if direction == "forward":
-            G = self.G[:, :N]                                 # (256 rows, N)
-            n_outputs = N
+            G = self.G[:, b.cols]                             # (256 rows, N)
+            n_outputs = b.n_out
         else:
-            G = self.G[:2 * P, :]                             # (2P rows, 256 cols)
-            n_outputs = self.n_in
+            G = self.G[r0:r0 + 2 * b.n_pairs, :]              # (2P rows, 256 cols)
+            n_outputs = b.n_in
         chunk = max(1, int(4e6 // G.size))
         v = np.zeros((batch, n_outputs))
         for b0 in range(0, batch, chunk):
@@ -457,44 +597,55 @@ class Core:
                     Gr = dev.read(G, self.rng, n_reads=nb_)
                     if direction == "forward":
                         drive = np.zeros((nb_, self.N_ROWS))
-                        drive[:, 0:2 * P:2] = x
-                        drive[:, 1:2 * P:2] = -x
+                        drive[:, r0:r0 + 2 * b.n_pairs:2] = x
+                        drive[:, r0 + 1:r0 + 2 * b.n_pairs:2] = -x
                         v_line = np.einsum("br,brj->bj", drive, Gr) / Gr.sum(axis=1)
                     else:
                         rows = np.einsum("bj,brj->br", x, Gr) / Gr.sum(axis=2)
-                        v_line = (rows[:, 0::2] - rows[:, 1::2])[:, :self.n_in]
+                        v_line = (rows[:, 0::2] - rows[:, 1::2])[:, :b.n_in]
                     vi = (1.0 - cfg.leak) * vi + cfg.c_ratio * cfg.v_read * v_line
                     np.clip(vi, -cfg.v_swing, cfg.v_swing, out=vi)
             v[sl] = vi
         return v.astype(self.dtype)
 
-    def _mvm(self, x, in_bits, out_bits, activation, direction, x_max, pad, noise_model,
-             return_codes):
+    def mvm_codes(self, q, in_bits, out_bits, activation="linear", *, direction="forward",
+                  block=0, noise_model="output", return_codes=False, x_max=None, nonneg=False):
+        """MVM of inputs already quantised to integer codes, |q| <= 2**in_bits - 1.
+
+        ``q`` holds the codes of the block's inputs (forward: (batch, n_in), without the bias
+        lines; backward: (batch, n_out)) in the core's precision. The compiled-chip engine uses
+        this to quantise a layer's input once for all its blocks; ``nonneg=True`` promises
+        q >= 0 and saves a pass. Otherwise as :meth:`forward`.
+        """
+        b = self._block(block)
+        levels = 2 ** check_int(in_bits, "in_bits", 1, 8) - 1
+        q = self._extend_codes(np.asarray(q, dtype=self.dtype), levels, direction, "zero", b)
+        if x_max is None:
+            x_max = b.mapping.x_max if direction == "forward" else 1.0
+        return self._convert(q, in_bits, out_bits, activation, direction, x_max, noise_model,
+                             return_codes, b, nonneg)
+
+    def _convert(self, q, in_bits, out_bits, activation, direction, x_max, noise_model,
+                 return_codes, b, nonneg=False):
         check_choice(activation, "activation", ACTIVATIONS)
         if activation == "lif":
             raise ValueError("activation='lif' is time-stepped: it has no single-shot MVM "
                              "(run spiking networks through the SNN engines)")
-        cfg = self.neuron
-        in_bits = check_int(in_bits, "in_bits", 1, 8)
+        cfg = b.neuron
         out_bits = check_int(out_bits, "out_bits", 1, 8)
-        self._require_programmed()
-        if x_max is None:
-            x_max = self.mapping.x_max
-        # output units per LSB of the code, per output
-        unit = cfg.adc_lsb / self._gain(direction) * x_max / (2 ** in_bits - 1)
+        unit = cfg.adc_lsb / self._gain(direction, b) * x_max / (2 ** in_bits - 1)
         single = len(phase_split(in_bits, cfg.max_phase_bits)) == 1
         if single and activation in _MODES:
             scale = None if return_codes else unit
-            res = self._run(x, in_bits, direction, x_max, pad, noise_model, activation,
-                            adc_levels(out_bits, activation, cfg), scale)[0]
-            return res[0]
+            return self._run(q, in_bits, direction, noise_model, activation, b,
+                             adc_levels(out_bits, activation, cfg), scale, nonneg)[0][0]
         if single:
-            res = self._run(x, in_bits, direction, x_max, pad, noise_model, "analog")[0]
+            res = self._run(q, in_bits, direction, noise_model, "analog", b, nonneg=nonneg)[0]
             codes = res[0].astype(np.float64)           # analog voltage in LSB units
         else:
             levels = adc_levels(out_bits, "linear", cfg)
-            res, shifts = self._run(x, in_bits, direction, x_max, pad, noise_model, "linear",
-                                    levels)[:2]
+            res, shifts = self._run(q, in_bits, direction, noise_model, "linear", b, levels,
+                                    nonneg=nonneg)
             codes = sum(r.astype(np.float64) * 2.0 ** s for r, s in zip(res, shifts))
             if activation == "relu":
                 codes = np.maximum(codes, 0.0)
@@ -506,7 +657,7 @@ class Core:
         return activate(y, activation, out_bits, cfg, self.rng)
 
     def forward(self, x, in_bits=4, out_bits=8, activation="linear", *, noise_model="output",
-                return_codes=False):
+                return_codes=False, block=0):
         """Forward MVM of a batch: inputs on rows, outputs on columns, through the neurons.
 
         Parameters
@@ -522,6 +673,8 @@ class Core:
             Read noise as output noise of the implied variance (fast), or per cell per cycle.
         return_codes : bool
             For linear and relu, return the ADC codes (LSB units) instead of output values.
+        block : int
+            Which mapped matrix of the core.
 
         Returns
         -------
@@ -531,18 +684,20 @@ class Core:
             nominal gain from the target conductances, as the mapping knows it. Single-phase
             linear and relu outputs come in the core's precision (float32 by default).
         """
-        return self._mvm(x, in_bits, out_bits, activation, "forward", None, "zero", noise_model,
-                         return_codes)
+        b = self._block(block)
+        q, x_max = self._quantized(x, in_bits, "forward", None, "zero", b)
+        return self._convert(q, in_bits, out_bits, activation, "forward", x_max, noise_model,
+                             return_codes, b)
 
     def backward(self, y, in_bits=4, out_bits=8, activation="linear", *, y_max=1.0, pad="zero",
-                 noise_model="output", return_codes=False):
+                 noise_model="output", return_codes=False, block=0):
         """Backward (transposed) MVM on the same conductances: inputs on columns, outputs on rows.
 
         Parameters
         ----------
         y : array_like (batch, n_out)
             Inputs in [-y_max, y_max], quantised to ``in_bits``.
-        in_bits, out_bits, activation, noise_model, return_codes
+        in_bits, out_bits, activation, noise_model, return_codes, block
             As for :meth:`forward`.
         y_max : float
             Full-scale input.
@@ -555,12 +710,14 @@ class Core:
         ndarray (batch, n_in)
             Approximately y @ W.T (bias rows are not read out).
         """
-        return self._mvm(y, in_bits, out_bits, activation, "backward", y_max, pad, noise_model,
-                         return_codes)
+        b = self._block(block)
+        q, y_max = self._quantized(y, in_bits, "backward", y_max, pad, b)
+        return self._convert(q, in_bits, out_bits, activation, "backward", y_max, noise_model,
+                             return_codes, b)
 
     # ------------------------------------------------------------------ operating point
     def set_operating_point(self, x, in_bits=4, out_bits=8, activation="linear", *,
-                            percentile=99.5, v_read_range=(0.05, 0.85)):
+                            percentile=99.5, v_read_range=(0.05, 0.85), block=0):
         """Choose V_read so that the given inputs use the ADC range, and return the new config.
 
         The ``percentile``-th percentile of |integrated voltage| over ``x`` (noise off) is made
@@ -568,13 +725,14 @@ class Core:
         V_read stays within ``v_read_range`` (V); where that is not enough the pulse multiplier
         is raised. This is the basic operating-point choice; per-column calibration builds on it.
         """
-        self._require_programmed()
+        b = self._block(block)
         percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
-        cfg = self.neuron
+        cfg = b.neuron
         mode = activation if activation in _MODES else "linear"
         top = min(adc_levels(out_bits, mode, cfg) * cfg.adc_lsb, cfg.v_swing)
-        q = self._prepare_inputs(x, in_bits, "forward", self.mapping.x_max, "zero")
-        v = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * (q.astype(float) @ self._fwd_A)
+        q, _ = self._quantized(x, in_bits, "forward", None, "zero", b)
+        A = self._arrays(b)["fwd_A"].astype(float)
+        v = cfg.c_ratio * cfg.pulse_multiplier * cfg.v_read * (q.astype(float) @ A)
         level = np.percentile(np.abs(v), percentile) if mode == "linear" else \
             np.percentile(np.maximum(v, 0), percentile)
         if level <= 0:
@@ -586,22 +744,28 @@ class Core:
             mult *= 2
             v_read /= 2
         new = cfg.replace(v_read=float(np.clip(v_read, lo, hi)), pulse_multiplier=mult)
-        self.neuron = new
+        b.neuron = new
         return new
 
     # ------------------------------------------------------------------ summary
+    def used_cells(self):
+        """Boolean mask (256, 256) of the cells that hold a block's weight or bias."""
+        used = np.zeros(self.G.shape, bool)
+        for b in self.blocks:
+            used[2 * b.row:2 * (b.row + b.n_pairs), b.cols] = True
+        return used
+
     def summary(self):
         """Programming statistics of the used cells, as a plain dict."""
-        self._require_programmed()
-        P, N = self.n_pairs, self.n_out
-        used = np.zeros(self.G.shape, bool)
-        used[:2 * P, :N] = True
+        b0 = self._block(0)
+        used = self.used_cells()
         err = (self.G_programmed - self.targets)[used]
         relax = (self.G - self.G_programmed)[used]
         return {
-            "rows_used": 2 * P, "columns_used": N, "n_in": self.n_in, "n_out": N,
-            "bias_row_pairs": self.n_bias_rows, "w_max": self.mapping.w_max,
-            "clipped_fraction": self.mapping.clipped_fraction,
+            "blocks": len(self.blocks),
+            "rows_used": int(used.any(axis=1).sum()), "columns_used": int(used.any(axis=0).sum()),
+            "n_in": b0.n_in, "n_out": b0.n_out, "bias_row_pairs": b0.n_bias_rows,
+            "w_max": b0.mapping.w_max, "clipped_fraction": b0.mapping.clipped_fraction,
             "pulses_mean": float(self.pulses[used].mean()),
             "pulses_max": int(self.pulses[used].max()),
             "in_band_fraction": float(np.mean(np.abs(err) <= self.device.tolerance)),

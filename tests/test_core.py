@@ -69,7 +69,7 @@ def test_backward_reads_the_same_conductances(rng):
     y = rng.uniform(-1, 1, (20, 8))
     before = core.integrate(y, 2, direction="backward")
     core.G[0, 0] += 5e-6            # change one cell: forward and backward both see it
-    core._prepare()
+    core.refresh()
     after = core.integrate(y, 2, direction="backward")
     assert not np.allclose(before[0][:, 0], after[0][:, 0])
     assert np.allclose(before[0][:, 1:], after[0][:, 1:])

@@ -141,5 +141,5 @@ class CoreCircuit:
 
 def from_core(core, device=None, codeobj_class=None):
     """Brian2 objects of a programmed core, its conductances carried over unchanged."""
-    core._require_programmed()
+    core._block(0)
     return CoreCircuit(core, device=device, codeobj_class=codeobj_class)
