@@ -49,13 +49,51 @@ def _print_demo(r):
 
 
 def cmd_demo(args):
-    from .demo import run_core_demo
+    from .demo import run_chip_demo, run_core_demo
 
     result = run_core_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time,
                            in_bits=args.in_bits, out_bits=args.out_bits)
     _print_demo(result)
+    chip = run_chip_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time)
+    print()
+    print("snn_neurram demo: a two-layer MLP compiled onto the 48-core chip")
+    print(f"  {chip['model']}; {chip['in_bits']}-bit inputs, {chip['out_bits']}-bit activations")
+    print(chip["report"])
+    print("accuracy")
+    for name, value in chip["accuracy"].items():
+        print(f"  {name:<28s}{_fmt_pct(value)}")
+    print(f"figure: {chip['figure']}")
+    print(f"({chip['seconds']:.1f} s)")
+    result["chip_demo"] = {k: v for k, v in chip.items() if k != "report"}
     if args.json:
         write_json(args.json, result)
+    return 0
+
+
+def cmd_map(args):
+    import os
+
+    from .chip import Chip
+    from .compiler import compile as compile_model
+    from .models import MODELS, build
+    from .persist import load
+
+    if os.path.exists(args.model):
+        program = load(args.model)
+    else:
+        if args.model not in MODELS:
+            raise ValueError(f"MODEL must be a saved program file or one of "
+                             f"{', '.join(MODELS)} (got {args.model!r})")
+        model, shape = build(args.model, seed=args.seed)
+        program = compile_model(model, Chip(n_cores=args.cores, seed=args.seed),
+                                input_shape=shape, replicate=args.replicate,
+                                calibration_size=32)
+    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_map.png"
+    rep = program.report(figure=figure)
+    print(program.report_text(rep))
+    print(f"figure: {rep['figure']}")
+    if args.json:
+        write_json(args.json, rep)
     return 0
 
 
@@ -74,6 +112,18 @@ def build_parser():
     p.add_argument("--out-bits", type=int, default=8)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("map", help="compile a model onto the chip and report where every "
+                       "weight lives")
+    p.add_argument("model", metavar="MODEL",
+                   help="mnist-cnn, digits-mlp, resnet20, or a saved program file")
+    p.add_argument("--cores", type=int, default=48, help="cores of the chip (default 48)")
+    p.add_argument("--replicate", action="store_true",
+                   help="copy the busiest layers onto free cores")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--figure", metavar="PATH", help="core-grid picture (PNG)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.set_defaults(func=cmd_map)
     return parser
 
 

@@ -66,3 +66,50 @@ def core_demo_figure(g_programmed_uS, g_relaxed_uS, read_time_s, ideal, chip, pa
     ax2.set_title("Core MVM against software")
     ax2.legend()
     return save_figure(fig, path)
+
+
+def core_grid_figure(program, path):
+    """The chip's 8 x 6 core grid with every block drawn where it sits, coloured by layer.
+
+    Each core is a square of 256 columns (across) by 128 row pairs (down); a block is a
+    rectangle at its row and column offset, labelled with its layer's index.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    chip = program.chip
+    nx, ny = chip.GRID
+    fig, ax = plt.subplots(figsize=(nx * 1.35 + 2.5, ny * 1.35))
+    cmap = plt.get_cmap("tab20")
+    n_layers = len(program.plans)
+    for c in range(chip.MAX_CORES):
+        gx, gy = c % nx, c // nx
+        present = c < chip.n_cores
+        ax.add_patch(Rectangle((gx, ny - 1 - gy), 0.92, 0.92, fill=present, fc="#f4f4f4",
+                               ec="#555" if present else "#ccc", lw=1, hatch=None if present
+                               else "//"))
+        ax.text(gx + 0.02, ny - 1 - gy + 0.94, f"{c}", fontsize=6, color="#666", va="bottom")
+    handles = {}
+    for p in program.plans:
+        color = cmap(p.index % 20)
+        for b in p.blocks:
+            for r, pl in enumerate(b.placements):
+                gx, gy = pl.core % nx, pl.core // nx
+                x0 = gx + 0.92 * pl.col / 256
+                y0 = ny - 1 - gy + 0.92 * (1 - (pl.row + b.pairs) / 128)
+                rect = Rectangle((x0, y0), 0.92 * (b.c1 - b.c0) / 256, 0.92 * b.pairs / 128,
+                                 fc=color, ec="k", lw=0.3, alpha=1.0 if r == 0 else 0.55)
+                ax.add_patch(rect)
+                handles.setdefault(p.index, (rect, f"{p.index}: {p.name} {p.n_in}x{p.n_out}"))
+    ax.set_xlim(-0.05, nx)
+    ax.set_ylim(-0.05, ny + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    rep = program.report()
+    ax.set_title(f"{rep['cores_used']} of {chip.n_cores} cores, {rep['mappings']} mappings "
+                 f"({n_layers} layers; pale = replica)", fontsize=10)
+    if handles:
+        items = [handles[k] for k in sorted(handles)]
+        ax.legend([h for h, _ in items], [t for _, t in items], loc="center left",
+                  bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    return save_figure(fig, path)
