@@ -251,3 +251,17 @@ def test_cpp_standalone_lif_network(tmp_path):
     expect = [2000 * lif_rate(v, cfg) for v in r["v_sl"]]
     assert np.allclose(r["counts"], expect, atol=1.5)
     assert min(r["counts"]) > 0
+
+
+def test_from_core_block_at_an_offset(rng):
+    """A block away from the core's origin, sharing its columns with another block."""
+    core = Core(device=quiet(), seed=2, precision="double")
+    core.program_blocks([dict(W=rng.standard_normal((20, 12))),
+                         dict(W=rng.standard_normal((10, 8)), row=20, col=4)])
+    x = rng.uniform(-1, 1, (6, 10))
+    V, y = from_core(core, block=1).forward(x, 2, 8)
+    assert np.allclose(V, core.integrate(x, 2, block=1)[0], rtol=1e-9, atol=1e-15)
+    yb = rng.uniform(-1, 1, (6, 8))
+    Vb, _ = from_core(core, block=1).backward(yb, 2, 8)
+    assert np.allclose(Vb, core.integrate(yb, 2, direction="backward", block=1)[0], rtol=1e-9,
+                       atol=1e-15)

@@ -45,24 +45,32 @@ class CoreCircuit:
         Holds the objects above plus the pulse drivers; add monitors to it freely.
     """
 
-    def __init__(self, core, device=None, codeobj_class=None):
+    def __init__(self, core, device=None, codeobj_class=None, block=0):
         self.core = core
-        P, N, n = core.n_pairs, core.n_out, core.n_in
+        b = core._block(block)
+        self.block = block
+        P, N = b.n_pairs, b.n_out
         dev = core.device if device is None else device
         G = core.G
         kw = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
         sigma = dev.read_noise_sigma if dev.read_noise else 0.0
-        self.rows = NeuRRAMNeurons(P, core.neuron, mode="linear", read_noise=sigma,
+        self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
                                    backward=True, **kw)
-        self.cols = NeuRRAMNeurons(N, core.neuron, mode="linear", read_noise=sigma, **kw)
+        self.cols = NeuRRAMNeurons(N, b.neuron, mode="linear", read_noise=sigma, **kw)
         self.synapses = TransposableSynapses(
-            self.rows, self.cols, conductances=(G[0:2 * P:2, :N], G[1:2 * P:2, :N]), device=dev,
+            self.rows, self.cols, conductances=tuple(g[:, b.cols] for g in core._pair_rows(b)),
+            device=dev,
             **kw)
         # cells of the lines outside the mapped block still load them
-        idle_rows = G[2 * P:, :N]
+        mine = np.zeros(G.shape[0], bool)
+        mine[2 * b.row:2 * (b.row + P)] = True
+        idle_rows = G[~mine][:, b.cols]
         self.cols.add_idle_load(idle_rows.sum(axis=0), (idle_rows ** 2).sum(axis=0))
-        for line, rows_ in (("_p", G[0:2 * P:2, N:]), ("_m", G[1:2 * P:2, N:])):
-            self.rows.add_idle_load(rows_.sum(axis=1), (rows_ ** 2).sum(axis=1), line=line)
+        others = np.ones(G.shape[1], bool)
+        others[b.cols] = False
+        for line, rows_ in zip(("_p", "_m"), core._pair_rows(b)):
+            rest = rows_[:, others]
+            self.rows.add_idle_load(rest.sum(axis=1), (rest ** 2).sum(axis=1), line=line)
         # pulse drivers: override the outputs y of the driving side each cycle
         drive = "y = pulses(t - t_start, i)"
         self.row_drive = self.rows.run_regularly(drive, when="groups", order=-20,
@@ -77,21 +85,23 @@ class CoreCircuit:
                                   self.y_rows, self.y_cols)
 
     def _run(self, x, in_bits, out_bits, activation, direction, x_max, pad):
-        core, cfg = self.core, self.core.neuron
+        core = self.core
+        b = core._block(self.block)
+        cfg = b.neuron
         in_bits = check_int(in_bits, "in_bits", 1, 8)
         if len(phase_split(in_bits, cfg.max_phase_bits)) > 1:
             raise ValueError(f"the Brian2 engine runs single-phase MVMs: in_bits <= "
                              f"{cfg.max_phase_bits} (got {in_bits})")
         check_choice(activation, "activation", tuple(m for m in MODES if m != "lif"))
         if direction == "forward":
-            drive, out, n_lines = self.rows, self.cols, core.n_pairs
-            q = quantize_inputs(as_finite_array(x, "x", ndim=2, shape=(None, core.n_in)),
-                                in_bits, core.mapping.x_max)
-            q = np.hstack([q, np.full((len(q), core.n_bias_rows), 2.0 ** in_bits - 1)])
-            x_scale = core.mapping.x_max
+            drive, out = self.rows, self.cols
+            q = quantize_inputs(as_finite_array(x, "x", ndim=2, shape=(None, b.n_in)),
+                                in_bits, b.mapping.x_max)
+            q = np.hstack([q, np.full((len(q), b.n_bias_rows), 2.0 ** in_bits - 1)])
+            x_scale = b.mapping.x_max
         else:
-            drive, out, n_lines = self.cols, self.rows, core.n_out
-            q = quantize_inputs(as_finite_array(x, "y", ndim=2, shape=(None, core.n_out)),
+            drive, out = self.cols, self.rows
+            q = quantize_inputs(as_finite_array(x, "y", ndim=2, shape=(None, b.n_out)),
                                 in_bits, x_max)
             if pad == "alternate":
                 raise ValueError("pad='alternate' is not modelled by the Brian2 builder")
@@ -112,7 +122,7 @@ class CoreCircuit:
         drive.cycle_op.active = False          # the driving side only holds its pulses
         drive.readout_op.active = False
         out.cycle_op.active = True
-        units = cfg.adc_lsb / core._gain(direction) * x_scale / (2 ** in_bits - 1)
+        units = cfg.adc_lsb / core._gain(direction, b) * x_scale / (2 ** in_bits - 1)
         out.unit = np.concatenate([units, np.ones(len(out) - len(units))])
         t_start = self.network.t
         v_mon = self.v_cols if direction == "forward" else self.v_rows
@@ -123,7 +133,7 @@ class CoreCircuit:
         v = np.asarray(v_mon.v_out[:, ends]).T
         y = np.asarray(y_mon.y[:, ends]).T
         if direction == "backward":
-            v, y = v[:, :core.n_in], y[:, :core.n_in]
+            v, y = v[:, :b.n_in], y[:, :b.n_in]
         return v, y
 
     def forward(self, x, in_bits=4, out_bits=8, activation="linear"):
@@ -139,7 +149,7 @@ class CoreCircuit:
         return self._run(y, in_bits, out_bits, activation, "backward", y_max, pad)
 
 
-def from_core(core, device=None, codeobj_class=None):
+def from_core(core, device=None, codeobj_class=None, block=0):
     """Brian2 objects of a programmed core, its conductances carried over unchanged."""
     core._block(0)
-    return CoreCircuit(core, device=device, codeobj_class=codeobj_class)
+    return CoreCircuit(core, device=device, codeobj_class=codeobj_class, block=block)
