@@ -73,27 +73,48 @@ def cmd_demo(args):
 def cmd_map(args):
     import os
 
+    program = _program_for(args)
+    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_map.png"
+    rep = program.report(figure=figure, energy=False)
+    print(program.report_text(rep))
+    print(f"figure: {rep['figure']}")
+    if args.json:
+        write_json(args.json, rep)
+    return 0
+
+
+def _program_for(args):
+    import os
+
     from .chip import Chip
     from .compiler import compile as compile_model
     from .models import MODELS, build
     from .persist import load
 
     if os.path.exists(args.model):
-        program = load(args.model)
-    else:
-        if args.model not in MODELS:
-            raise ValueError(f"MODEL must be a saved program file or one of "
-                             f"{', '.join(MODELS)} (got {args.model!r})")
-        model, shape = build(args.model, seed=args.seed)
-        program = compile_model(model, Chip(n_cores=args.cores, seed=args.seed),
-                                input_shape=shape, replicate=args.replicate,
-                                calibration_size=32)
-    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_map.png"
-    rep = program.report(figure=figure)
-    print(program.report_text(rep))
-    print(f"figure: {rep['figure']}")
+        return load(args.model)
+    if args.model not in MODELS:
+        raise ValueError(f"MODEL must be a saved program file or one of "
+                         f"{', '.join(MODELS)} (got {args.model!r})")
+    model, shape = build(args.model, seed=args.seed)
+    return compile_model(model, Chip(n_cores=args.cores, seed=args.seed), input_shape=shape,
+                         replicate=args.replicate, calibration_size=32)
+
+
+def cmd_energy(args):
+    import os
+
+    from .energy import program_account
+    from .plotting import energy_figure
+
+    program = _program_for(args)
+    acc = program_account(program, args.in_bits, args.out_bits)
+    print(program.energy_text(acc))
+    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_energy.png"
+    acc["figure"] = energy_figure(acc, figure)
+    print(f"figure: {acc['figure']}")
     if args.json:
-        write_json(args.json, rep)
+        write_json(args.json, acc)
     return 0
 
 
@@ -113,17 +134,24 @@ def build_parser():
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("map", help="compile a model onto the chip and report where every "
-                       "weight lives")
-    p.add_argument("model", metavar="MODEL",
-                   help="mnist-cnn, digits-mlp, resnet20, or a saved program file")
-    p.add_argument("--cores", type=int, default=48, help="cores of the chip (default 48)")
-    p.add_argument("--replicate", action="store_true",
-                   help="copy the busiest layers onto free cores")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--figure", metavar="PATH", help="core-grid picture (PNG)")
-    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
-    p.set_defaults(func=cmd_map)
+    for name, helptext, figure, func in (
+            ("map", "compile a model onto the chip and report where every weight lives",
+             "core-grid picture (PNG)", cmd_map),
+            ("energy", "energy and latency of one inference of a mapped model",
+             "stacked-bar figure per layer (PNG)", cmd_energy)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("model", metavar="MODEL",
+                       help="mnist-cnn, digits-mlp, resnet20, or a saved program file")
+        if name == "energy":
+            p.add_argument("--in-bits", type=int, default=4)
+            p.add_argument("--out-bits", type=int, default=4)
+        p.add_argument("--cores", type=int, default=48, help="cores of the chip (default 48)")
+        p.add_argument("--replicate", action="store_true",
+                       help="copy the busiest layers onto free cores")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--figure", metavar="PATH", help=figure)
+        p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+        p.set_defaults(func=func)
     return parser
 
 

@@ -113,3 +113,35 @@ def core_grid_figure(program, path):
         ax.legend([h for h, _ in items], [t for _, t in items], loc="center left",
                   bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     return save_figure(fig, path)
+
+
+def energy_figure(acc, path, title=None):
+    """Stacked bars of the energy per inference of every layer, by component, with the latency
+    of each layer as a line on a second axis."""
+    plt = _pyplot()
+    layers = acc["layers"]
+    comps = list(acc["energy_by_component_j"])
+    names = [L["name"] for L in layers]
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(layers) + 3), 4.2))
+    bottom = np.zeros(len(layers))
+    for c in comps:
+        vals = np.array([1e9 * L["energy_by_component_j"][c] for L in layers])
+        ax.bar(x, vals, bottom=bottom, label=c.replace("_", " "))
+        bottom += vals
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("energy per inference (nJ)")
+    ax2 = ax.twinx()
+    ax2.plot(x, [1e6 * L["latency_s"] for L in layers], "k.-", label="latency (right axis)")
+    ax2.set_ylabel("latency (us)")
+    ax2.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()
+    extra = ax2.get_legend_handles_labels()
+    ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper left",
+              bbox_to_anchor=(1.12, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title or f"{1e9 * acc['energy_per_inference_j']:.1f} nJ, "
+                 f"{1e6 * acc['latency_per_inference_s']:.0f} us per inference, "
+                 f"{acc['tops_per_w']:.2f} TOPS/W ({acc['in_bits']}-bit in, "
+                 f"{acc['out_bits']}-bit out)", fontsize=10)
+    return save_figure(fig, path)

@@ -219,14 +219,19 @@ class ChipProgram:
         return self.model.forward_float(as_finite_array(x, "x"))
 
     # ------------------------------------------------------------------ report
-    def report(self, figure=None):
-        """Where every weight lives: per layer and per core.
+    def report(self, figure=None, energy=True, in_bits=4, out_bits=4, energy_model=None):
+        """Where every weight lives, per layer and per core, and what an inference costs.
 
         Parameters
         ----------
         figure : str, optional
             Also write a picture of the 8 x 6 core grid (PNG) showing which layer occupies which
             part of which core.
+        energy : bool
+            Add the energy and latency account of one inference at (in_bits, out_bits) under
+            ``"energy"`` (see :func:`snn_neurram.energy.program_account`).
+        in_bits, out_bits : int
+        energy_model : EnergyModel, optional
 
         Returns
         -------
@@ -274,6 +279,9 @@ class ChipProgram:
                                                (len(used) * cells_per_core)),
             "layers": layers, "cores": cores,
         }
+        if energy:
+            from .energy import program_account
+            rep["energy"] = program_account(self, in_bits, out_bits, energy_model)
         if figure is not None:
             from .plotting import core_grid_figure
             rep["figure"] = core_grid_figure(self, figure)
@@ -294,6 +302,27 @@ class ChipProgram:
         lines.append(f"{rep['cores_used']} of {rep['cores_available']} cores, "
                      f"{rep['mappings']} mappings, {rep['weights']:,} weights, "
                      f"{100 * rep['utilisation_of_used_cores']:.1f} % of the used cores' cells")
+        return "\n".join(lines)
+
+    @staticmethod
+    def energy_text(acc):
+        """An energy account (:func:`snn_neurram.energy.program_account`) as a text table."""
+        comps = list(acc["energy_by_component_j"])
+        head = "".join(f"{c[:10]:>11s}" for c in comps)
+        lines = [f"energy per inference (nJ) and latency, {acc['in_bits']}-bit inputs, "
+                 f"{acc['out_bits']}-bit outputs",
+                 f"{'layer':<12s}{'MVMs':>7s}{head}{'total':>10s}{'latency':>11s}"]
+        for L in acc["layers"]:
+            cells = "".join(f"{1e9 * L['energy_by_component_j'][c]:>11.2f}" for c in comps)
+            lines.append(f"{L['name'][:11]:<12s}{L['mvms']:>7d}{cells}"
+                         f"{1e9 * L['energy_j']:>10.2f}{1e6 * L['latency_s']:>9.1f} us")
+        tot = "".join(f"{1e9 * acc['energy_by_component_j'][c]:>11.2f}" for c in comps)
+        lines.append(f"{'total':<12s}{'':>7s}{tot}{1e9 * acc['energy_per_inference_j']:>10.2f}"
+                     f"{1e6 * acc['latency_per_inference_s']:>9.1f} us")
+        lines.append(f"{acc['macs_per_inference']:,} MACs per inference: "
+                     f"{acc['tops']:.4f} TOPS in sequence, {acc['tops_pipelined']:.4f} TOPS "
+                     f"pipelined ({acc['inferences_per_s_pipelined']:,.0f} inferences/s), "
+                     f"{acc['tops_per_w']:.2f} TOPS/W, EDP {acc['edp_js']:.3e} J s")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ persistence
