@@ -118,6 +118,24 @@ def cmd_energy(args):
     return 0
 
 
+def cmd_compare(args):
+    from .compare import run_comparison
+
+    steps = [int(s) for s in args.steps.split(",") if s]
+    bits = [int(s) for s in args.ann_bits.split(",") if s]
+    print(f"snn-neurram compare: {args.model} on {args.dataset}")
+    result = run_comparison(dataset=args.dataset, model=args.model, steps=steps, ann_bits=bits,
+                            out_bits=args.out_bits, seed=args.seed, out_dir=args.out,
+                            test_samples=args.test_samples, folder=args.data)
+    print(f"float software accuracy {100 * result['float_accuracy']:.2f} %")
+    for name, path in result["figures"].items():
+        print(f"figure ({name}): {path}")
+    print(f"({result['seconds']:.1f} s)")
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="snn-neurram",
@@ -133,6 +151,21 @@ def build_parser():
     p.add_argument("--out-bits", type=int, default=8)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("compare", help="spiking vs multi-bit inference: accuracy, latency, "
+                       "energy, spikes")
+    p.add_argument("--model", default="mlp", help="network to train and map (default: mlp)")
+    p.add_argument("--dataset", default="digits", help="digits or fashion-mnist")
+    p.add_argument("--data", metavar="FOLDER", help="folder of the Fashion-MNIST IDX files "
+                   "(default: Debian's dataset-fashion-mnist)")
+    p.add_argument("--steps", default="8,16,32,64,128", help="SNN time steps, comma-separated")
+    p.add_argument("--ann-bits", default="1,2,3,4", help="ANN input bits, comma-separated")
+    p.add_argument("--out-bits", type=int, default=4)
+    p.add_argument("--test-samples", type=int, help="use only the first N test inputs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="snn_neurram_compare", help="folder for figures")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=cmd_compare)
 
     for name, helptext, figure, func in (
             ("map", "compile a model onto the chip and report where every weight lives",
@@ -160,7 +193,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:        # bad input: one clear line, no traceback
+    except (ValueError, FileNotFoundError) as exc:    # bad input: one clear line
         print(f"snn-neurram {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

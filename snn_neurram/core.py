@@ -625,6 +625,19 @@ class Core:
         return self._convert(q, in_bits, out_bits, activation, direction, x_max, noise_model,
                              return_codes, b, nonneg)
 
+    def integrate_codes(self, q, in_bits=1, *, block=0, noise_model="output", nonneg=False):
+        """Integrated voltage (V) of a forward MVM of integer codes (one phase, no ADC).
+
+        The spiking engine calls this every time step with the spikes as 1-bit codes; bias rows
+        get their full-scale pulse. Read noise and integrator saturation apply.
+        """
+        b = self._block(block)
+        in_bits = check_int(in_bits, "in_bits", 1, b.neuron.max_phase_bits)
+        q = self._extend_codes(np.asarray(q, dtype=self.dtype), 2 ** in_bits - 1, "forward",
+                               "zero", b)
+        return self._run(q, in_bits, "forward", noise_model, "analog", b,
+                         nonneg=nonneg)[0][0] * self.dtype(b.neuron.adc_lsb)
+
     def _convert(self, q, in_bits, out_bits, activation, direction, x_max, noise_model,
                  return_codes, b, nonneg=False):
         check_choice(activation, "activation", ACTIVATIONS)

@@ -222,7 +222,8 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
     """Energy and latency account of one inference of a compiled program.
 
     Per layer: energy by component (word lines, input pulses, neurons, digital partial sums,
-    activation transfer), MVMs, latency (its cores run in parallel, each core's MVMs one after
+    activation transfer), MVMs, input pulses (row pairs pulsed, summed over bits) and synaptic
+    events (pulses times the columns they drive), latency (its cores run in parallel, each core's MVMs one after
     another), MACs (one per weight and input). Totals: energy and latency per inference (layers
     in sequence), pipelined throughput (the busiest core sets the pace), TOPS and TOPS/W (network
     MACs), energy-delay product.
@@ -244,6 +245,7 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
                 "transfer": 0.0}
         core_time = {}
         n_mvm = plan.mvms_per_input
+        pulses = events = 0.0
         for blk in plan.blocks:
             cfg = program.operating_point(blk, plan, in_bits, out_bits)
             acc = mvm_account(2 * blk.pairs, blk.c1 - blk.c0, in_bits, bits, cfg.adc,
@@ -251,6 +253,9 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
                               unsigned=(mode == "relu"))
             for k in ("wl_switching", "input_pulses", "neuron"):
                 comp[k] += acc[k] * n_mvm
+            row_pulses = blk.pairs * in_bits * activity * n_mvm
+            pulses += row_pulses
+            events += row_pulses * (blk.c1 - blk.c0)
             share = np.diff(np.linspace(0, n_mvm, len(blk.placements) + 1))
             for pl, n in zip(blk.placements, share):
                 core_time[pl.core] = core_time.get(pl.core, 0.0) + n * acc["time"]
@@ -267,6 +272,7 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
         macs = plan.n_in * plan.n_out * n_mvm
         layers.append({"index": plan.index, "name": plan.name, "mvms": n_mvm,
                        "macs": macs, "energy_j": energy, "energy_by_component_j": comp,
+                       "input_pulses": pulses, "synaptic_events": events,
                        "latency_s": latency, "input_activity": activity,
                        "cores": sorted(core_time)})
     energy = sum(l["energy_j"] for l in layers)
@@ -280,6 +286,8 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
         "energy_per_inference_j": energy, "latency_per_inference_s": latency,
         "inferences_per_s_pipelined": pipelined,
         "macs_per_inference": macs,
+        "input_pulses_per_inference": sum(l["input_pulses"] for l in layers),
+        "synaptic_events_per_inference": sum(l["synaptic_events"] for l in layers),
         "tops": macs / latency / 1e12,
         "tops_pipelined": macs * pipelined / 1e12,
         "tops_per_w": macs / energy / 1e12,

@@ -145,3 +145,60 @@ def energy_figure(acc, path, title=None):
                  f"{acc['tops_per_w']:.2f} TOPS/W ({acc['in_bits']}-bit in, "
                  f"{acc['out_bits']}-bit out)", fontsize=10)
     return save_figure(fig, path)
+
+
+def comparison_figure(rows, float_accuracy, dataset, path):
+    """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
+    over its time steps."""
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    groups = {}
+    for r in rows:
+        key = "ANN (bit-serial)" if r["mode"] == "ann" else f"SNN, {r['coding']} coding"
+        groups.setdefault(key, []).append(r)
+    for ax, field, scale, label in ((axes[0], "latency_us", 1.0,
+                                     "latency per inference (us, chip time)"),
+                                    (axes[1], "energy_uj", 1e3, "energy per inference (nJ)")):
+        for key, rs in groups.items():
+            xs = [r[field] * scale for r in rs]
+            ys = [100 * r["accuracy"] for r in rs]
+            ax.plot(xs, ys, "o-", label=key)
+            for r, xv, yv in zip(rs, xs, ys):
+                tag = f"{r['in_bits']}b" if r["mode"] == "ann" else f"T={r['steps']}"
+                ax.annotate(tag, (xv, yv), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.axhline(100 * float_accuracy, color="k", ls="--", lw=1, label="float software")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Spiking vs multi-bit inference on NeuRRAM ({dataset})", fontsize=11)
+    return save_figure(fig, path)
+
+
+def raster_figure(result, path, max_neurons=128):
+    """Spikes of one input, layer by layer (an SNNResult recorded with ``record_raster``)."""
+    plt = _pyplot()
+    n = len(result.raster)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.8 * n + 0.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    for k, (ax, spikes, name) in enumerate(zip(axes, result.raster, result.layer_names)):
+        spikes = spikes[:, :max_neurons]
+        if k == n - 1 and not spikes.any():         # a non-firing output: its membrane
+            for j, trace in enumerate(result.readout[0].T):
+                ax.plot(trace, lw=1, label=str(j))
+            ax.set_ylabel(f"{name}\nmembrane", fontsize=8)
+            ax.legend(fontsize=6, ncol=5, loc="upper left")
+            continue
+        t, i = np.nonzero(spikes)
+        ax.plot(t, i, "|", ms=3, color="k")
+        ax.set_ylabel(f"{name}\n({spikes.shape[1]})", fontsize=8)
+        ax.set_ylim(-1, spikes.shape[1])
+    axes[-1].set_xlabel("time step (neuron cycle)")
+    axes[0].set_title(f"{result.coding} coding, {result.steps} steps: spikes of one input",
+                      fontsize=10)
+    return save_figure(fig, path)

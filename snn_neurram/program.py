@@ -16,6 +16,8 @@ The batch engine runs whole data sets through the mapped model, layer by layer:
 Inputs are processed in chunks (a progress bar shows for long runs).
 """
 
+import sys
+
 import numpy as np
 
 from . import _kernels
@@ -110,30 +112,42 @@ class ChipProgram:
 
     # ------------------------------------------------------------------ batch engine
     def run(self, x, mode="ann", in_bits=4, out_bits=4, *, noise_model="output", chunk=None,
-            progress=None):
+            progress=None, coding="rate", steps=64, readout="membrane", seed=0,
+            record_raster=False):
         """Run a batch through the mapped model.
 
         Parameters
         ----------
         x : array_like
             Inputs, (batch,) + input shape.
-        mode : {"ann"}
-            Rate-coded / multi-bit inference (spiking modes come with the SNN engine).
+        mode : {"ann", "snn"}
+            Multi-bit (bit-serial, rate-coded in the chip's sense) inference through the ADCs, or
+            the converted spiking network (:func:`snn_neurram.snn.run_snn`).
         in_bits, out_bits : int
-            Bits of every layer's inputs and outputs, 1-8.
+            Bits of every layer's inputs and outputs, 1-8 (ANN mode).
+        coding, steps, readout, seed, record_raster
+            Spiking mode: input coding ("rate", "regular", "latency"), time steps, output
+            readout ("membrane", "count"), encoder seed, keep the first input's spikes.
         noise_model : {"output", "device"}
             See :meth:`snn_neurram.Core.forward`.
         chunk : int, optional
             Inputs per chunk (default: about 64 MB of patches per layer).
         progress : bool, optional
-            Show a progress bar (default: when the batch has more than 2000 inputs).
+            Show a progress bar (default: when the batch has more than 2000 inputs and standard
+            error is a terminal).
 
         Returns
         -------
-        ndarray
-            The model's outputs, (batch,) + output shape.
+        ndarray or SNNResult
+            ANN mode: the model's outputs, (batch,) + output shape. SNN mode: an
+            :class:`~snn_neurram.snn.SNNResult` with predictions, spike counts per layer and the
+            readout after every step.
         """
-        check_choice(mode, "mode", ("ann",))
+        check_choice(mode, "mode", ("ann", "snn"))
+        if mode == "snn":
+            from .snn import run_snn
+            return run_snn(self, x, coding, steps, readout=readout, seed=seed,
+                           noise_model=noise_model, record_raster=record_raster)
         in_bits = check_int(in_bits, "in_bits", 1, 8)
         out_bits = check_int(out_bits, "out_bits", 1, 8)
         x = as_finite_array(x, "x")
@@ -145,7 +159,7 @@ class ChipProgram:
             chunk = int(np.clip(64e6 // per_input, 16, 4096))
         from tqdm.auto import tqdm
 
-        show = len(x) > 2000 if progress is None else progress
+        show = (len(x) > 2000 and sys.stderr.isatty()) if progress is None else progress
         outs = []
         with tqdm(total=len(x), disable=not show, unit="input", desc="chip run",
                   leave=False) as bar:

@@ -11,7 +11,8 @@ import brian2 as b2
 import numpy as np
 
 from .._checks import as_finite_array, check_choice, check_int
-from ..neuron import cycle_coefficients, quantize_inputs, bit_planes, phase_split
+from ..encoding import bit_serial_codes
+from ..neuron import cycle_coefficients, phase_split, quantize_inputs
 from .neurons import MODES, NeuRRAMNeurons
 from .synapses import TransposableSynapses
 
@@ -19,16 +20,10 @@ __all__ = ["from_core", "CoreCircuit", "bit_serial_pulses"]
 
 
 def bit_serial_pulses(q, in_bits, pulse_multiplier=1):
-    """Ternary pulses per cycle of a batch of signed integers q (batch, lines).
-
-    Cycles follow the chip's bit-serial order: for each input the LSB's cycle, then the next bit's
-    2 cycles, ..., each repeated ``pulse_multiplier`` times. Returns (batch * cycles, lines).
-    """
-    planes = bit_planes(q, in_bits)                        # (bits, batch, lines)
-    reps = [2 ** k * pulse_multiplier for k in range(in_bits)]
-    per_input = np.concatenate([np.repeat(planes[k][:, None, :], r, axis=1)
-                                for k, r in enumerate(reps)], axis=1)   # (batch, cycles, lines)
-    return per_input.reshape(-1, q.shape[1])
+    """Ternary pulses per cycle of a batch of signed integer codes q (batch, lines), input after
+    input: (batch * cycles, lines), in the order of :func:`snn_neurram.encoding.bit_serial`."""
+    per_step = bit_serial_codes(q, in_bits, pulse_multiplier)          # (cycles, batch, lines)
+    return per_step.transpose(1, 0, 2).reshape(-1, q.shape[1]).astype(float)
 
 
 class CoreCircuit:

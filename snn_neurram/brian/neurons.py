@@ -57,7 +57,7 @@ levels : 1 (shared)           # magnitude levels of the ADC code
 v_read : volt (shared)
 c_ratio : 1 (shared)
 leak : 1 (shared)
-threshold : volt (shared)
+threshold : volt               # firing threshold, per neuron
 reset_sub : 1 (shared)        # 1: reset by subtraction, 0: reset to zero
 refractory_cycles : integer (shared)
 adc_lsb : volt (shared)

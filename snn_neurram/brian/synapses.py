@@ -17,7 +17,7 @@ linear in the cells' read noise, hence jointly Gaussian; the synapses sum the mo
 import brian2 as b2
 import numpy as np
 
-from .._checks import as_finite_array, check_choice, check_range
+from .._checks import as_finite_array, check_choice, check_int, check_range
 from ..device import RRAMDevice
 from ..mapping import SCHEMES, to_conductances
 
@@ -69,10 +69,12 @@ def _pairs_of(W, conductances, device, seed, read_time, scheme, percentile):
     return program_pairs(W, device, seed, read_time, scheme, percentile)
 
 
-def _connect_dense(syn, n_pre, n_post):
+def _connect_dense(syn, n_pre, n_post, copies=1):
+    """All-to-all from n_pre to n_post, in ``copies`` independent copies (block diagonal)."""
     ii = np.repeat(np.arange(n_pre), n_post)
     jj = np.tile(np.arange(n_post), n_pre)
-    syn.connect(i=ii, j=jj)
+    offs = np.arange(copies)
+    syn.connect(i=(offs[:, None] * n_pre + ii).ravel(), j=(offs[:, None] * n_post + jj).ravel())
 
 
 class RRAMSynapses(b2.Synapses):
@@ -95,16 +97,24 @@ class RRAMSynapses(b2.Synapses):
     input : {"graded", "spikes"}
     variable : str
         Name of the source variable read by graded inputs.
+    copies : int
+        Independent copies of the whole connection: source and target hold ``copies`` blocks
+        of neurons (e.g. one per input of a batch), copy k connecting source block k to target
+        block k with the same conductances.
     """
 
     def __init__(self, source, target, W=None, *, conductances=None, device=None, seed=None,
                  read_time=86400.0, scheme="sign", percentile=95.0, input="graded",
-                 variable="y", name="rramsynapses*", **kwargs):
+                 variable="y", copies=1, name="rramsynapses*", **kwargs):
         check_choice(input, "input", ("graded", "spikes"))
         self.device = RRAMDevice() if device is None else device
-        shape = (len(source), len(target))
+        copies = check_int(copies, "copies", 1, 10**7)
+        if len(source) % copies or len(target) % copies:
+            raise ValueError(f"copies={copies} must divide the source ({len(source)}) and target "
+                             f"({len(target)}) sizes")
+        shape = (len(source) // copies, len(target) // copies)
         gp, gm, w_max = _pairs(W, conductances, self.device, seed, read_time, scheme, percentile,
-                               shape, "source x target")
+                               shape, "source x target" + (" per copy" if copies > 1 else ""))
         noisy = self.device.read_noise and self.device.read_noise_sigma > 0
         _check_noise(target, self.device)
         model = "Gp : siemens (constant)\nGm : siemens (constant)\n"
@@ -125,10 +135,11 @@ class RRAMSynapses(b2.Synapses):
             self.add_attribute(attr)
         self.w_max = w_max
         self.input_kind = input
-        _connect_dense(self, *shape)
-        self.Gp = gp.ravel() * b2.siemens
-        self.Gm = gm.ravel() * b2.siemens
-        target.add_idle_load((gp + gm).sum(axis=0), (gp ** 2 + gm ** 2).sum(axis=0))
+        _connect_dense(self, *shape, copies)
+        self.Gp = np.tile(gp.ravel(), copies) * b2.siemens
+        self.Gm = np.tile(gm.ravel(), copies) * b2.siemens
+        target.add_idle_load(np.tile((gp + gm).sum(axis=0), copies),
+                             np.tile((gp ** 2 + gm ** 2).sum(axis=0), copies))
 
 
 def _check_noise(group, device):
