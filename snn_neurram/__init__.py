@@ -4,7 +4,7 @@ The layers, bottom up: :mod:`~snn_neurram.device` (RRAM cells), :mod:`~snn_neurr
 (weights <-> conductance pairs), :mod:`~snn_neurram.neuron` (the voltage-mode neuron and its ADC),
 :mod:`~snn_neurram.core` (one 256 x 256 transposable array with its neurons), and the chip:
 :class:`Chip`, :func:`compile` (layers -> blocks -> cores) and the batch engine
-(:class:`ChipProgram`).
+(:class:`ChipProgram`). Sampling models: :class:`RBM` and :class:`BoltzmannMachine`.
 """
 
 __version__ = "0.1.0"
@@ -19,9 +19,10 @@ from .mapping import from_conductances, to_conductances
 from .neuron import NeuronConfig
 from .persist import load
 from .program import ChipProgram
+from .rbm import RBM, BoltzmannMachine
 from .torch_import import from_torch
 
 __all__ = ["Core", "RRAMDevice", "NeuronConfig", "Chip", "compile", "load", "ChipProgram",
            "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",
            "from_torch", "CapacityError", "ProgramFileError", "to_conductances",
-           "from_conductances", "__version__"]
+           "from_conductances", "RBM", "BoltzmannMachine", "__version__"]

@@ -136,6 +136,30 @@ def cmd_compare(args):
     return 0
 
 
+def cmd_bench(args):
+    import os
+
+    if args.what == "rbm":
+        from .rbm_bench import recovery_benchmark
+
+        os.makedirs(args.out, exist_ok=True)
+        result = recovery_benchmark(args.dataset, seed=args.seed, folder=args.data,
+                                    figure=os.path.join(args.out, f"rbm_{args.dataset}.png"))
+        for kind, e in result["corruptions"].items():
+            if e["software_over_sklearn"] is None:
+                versus = "scikit-learn's RBM increased the error"
+            else:
+                versus = (f"software / scikit-learn {e['software_over_sklearn']:.2f}, "
+                          f"chip / scikit-learn {e['chip_over_sklearn']:.2f}")
+            print(f"{kind}: chip keeps {e['chip_over_software']:.2f} of the software "
+                  f"reduction; {versus}")
+        print(f"figure: {result['figure']}")
+        print(f"({result['seconds']:.1f} s)")
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="snn-neurram",
@@ -166,6 +190,15 @@ def build_parser():
     p.add_argument("--out", default="snn_neurram_compare", help="folder for figures")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="accuracy benchmarks (rbm: image recovery)")
+    p.add_argument("what", choices=["rbm"], help="which benchmark")
+    p.add_argument("--dataset", default="digits", help="digits or fashion-mnist")
+    p.add_argument("--data", metavar="FOLDER", help="folder of the Fashion-MNIST IDX files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="snn_neurram_bench", help="folder for figures")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=cmd_bench)
 
     for name, helptext, figure, func in (
             ("map", "compile a model onto the chip and report where every weight lives",

@@ -420,11 +420,14 @@ class Core:
         return self._extend_codes(q, levels, direction, pad, b)
 
     def _extend_codes(self, q, levels, direction, pad, b):
-        """Add the bias lines (forward) or place the block's columns among all 256 (backward)."""
+        """Add the bias lines (forward), or for the alternating padding place the block's columns
+        among all 256 (backward; with ``pad="zero"`` the block's columns alone carry pulses)."""
         if direction == "forward":
             if b.n_bias_rows == 0:
                 return q
             return np.hstack([q, np.full((len(q), b.n_bias_rows), levels, dtype=self.dtype)])
+        if pad == "zero":
+            return q
         full = np.zeros((len(q), self.N_COLS), dtype=self.dtype)
         if pad == "alternate":
             full[:] = levels * np.where(np.arange(self.N_COLS) % 2 == 0, 1.0, -1.0)
@@ -499,7 +502,7 @@ class Core:
         return self._prepare_inputs(x, in_bits, direction, x_max, pad, b), x_max
 
     def _run(self, q, in_bits, direction, noise_model, mode, b, levels=1.0, scale=None,
-             nonneg=False):
+             nonneg=False, cols=None):
         """Integrate and convert every phase of quantised inputs ``q`` (all lines of the
         block); returns (outputs per phase, shifts)."""
         check_choice(noise_model, "noise_model", _NOISE_MODELS)
@@ -507,16 +510,24 @@ class Core:
         kmode = {"analog": _kernels.MODE_ANALOG, "linear": _kernels.MODE_SIGNED,
                  "relu": _kernels.MODE_RELU}[mode]
         n_outputs = b.n_out if direction == "forward" else b.n_in
+        if cols is not None and direction == "forward":
+            n_outputs = len(range(b.n_out)[cols])
         scale = np.ascontiguousarray(np.ones(n_outputs) if scale is None else scale,
                                      dtype=self.dtype)
         results, shifts = [], []
         for shift, nb, qp, u, r, rs, fu, fr, s1, s2 in self._phases(q, in_bits, cfg, nonneg):
             key = int(self.rng.integers(0, 2 ** 63))
             if noise_model == "device":
+                if cols is not None and direction == "backward":
+                    full = np.zeros((len(qp), b.n_out), dtype=self.dtype)
+                    full[:, cols] = qp
+                    qp = full
                 v = self._integrate_per_device(qp, nb, direction, b)
+                if cols is not None and direction == "forward":
+                    v = np.ascontiguousarray(v[:, cols])
                 var = np.empty((0, 0), dtype=self.dtype)
             else:
-                v, var = self._integrate_fast(u, r, rs, fu, fr, s1, s2, direction, b)
+                v, var = self._integrate_fast(u, r, rs, fu, fr, s1, s2, direction, b, cols)
             if isinstance(var, tuple):           # forward: variance formed in the kernel
                 a, cross, c1, k2 = var
                 out = np.empty(v.shape, dtype=self.dtype)
@@ -530,7 +541,7 @@ class Core:
             shifts.append(shift)
         return results, shifts
 
-    def _integrate_fast(self, u, r, rs, fu, fr, s1, s2, direction, b):
+    def _integrate_fast(self, u, r, rs, fu, fr, s1, s2, direction, b, cols=None):
         """Integrated voltage (V) and its read-noise variance (V^2) from matrix products.
 
         Per cycle, a line of normalised voltage v = sum_i K_i u_i / S reads, to first order in the
@@ -539,11 +550,28 @@ class Core:
         taken equal in every cycle of a phase (exact for 1-bit inputs):
         var = (sigma V_read)^2 [fr (r @ K2) - 2 v_bar fr (rs @ KD) + v_bar^2 s2 T],
         v_bar = V / (V_read s1). Forward returns the variance as the terms
-        (a, cross, c1, k2) of a + V (c1 cross + k2 V), for the ADC kernel to form.
+        (a, cross, c1, k2) of a + V (c1 cross + k2 V), for the ADC kernel to form. ``cols``
+        (a slice of the block's columns) limits the forward outputs, or names the only columns
+        the backward inputs drive.
         """
         cfg, dev = b.neuron, self.device
         dt = self.dtype
         arr = self._arrays(b)
+        if cols is not None:
+            key = ("cols", cols.start, cols.stop, direction)
+            if key not in b.cache:
+                if direction == "forward":
+                    sub = {k: np.ascontiguousarray(arr[k][:, cols])
+                           for k in ("fwd_A", "fwd_H", "fwd_D")}
+                    sub["fwd_T"] = np.ascontiguousarray(arr["fwd_T"][cols])
+                else:
+                    idx = np.arange(self.N_COLS)[b.cols][cols]
+                    sub = {k: np.ascontiguousarray(arr[k][idx]) for k in ("bwd_A", "bwd_K",
+                                                                           "bwd_H")}
+                    sub["bwd_T"] = arr["bwd_T"]
+                    sub["_sliced"] = True
+                b.cache[key] = sub
+            arr = b.cache[key]
         noisy = dev.read_noise and dev.read_noise_sigma > 0
         nv = (dev.read_noise_sigma * cfg.v_read) ** 2
         empty = np.empty((0, 0), dtype=dt)
@@ -556,6 +584,9 @@ class Core:
             k2 = arr["fwd_T"] * dt(dev.read_noise_sigma ** 2 * s2 / s1 ** 2)
             return v, (a, cross, -2.0 * nv * fr / (cfg.v_read * s1), k2)
         n = b.n_in
+        if u.shape[1] != self.N_COLS and "_sliced" not in arr:   # the block's columns only
+            arr = {k: arr[k][b.cols] for k in ("bwd_A", "bwd_K", "bwd_H")} | {
+                "bwd_T": arr["bwd_T"]}
         if not noisy:
             return u @ (arr["bwd_A"] * dt(cfg.v_read * fu)), empty
         allk = u @ arr["bwd_K"]
@@ -585,6 +616,10 @@ class Core:
         else:
             G = self.G[r0:r0 + 2 * b.n_pairs, :]              # (2P rows, 256 cols)
             n_outputs = b.n_in
+            if planes.shape[2] != self.N_COLS:                # place the block's columns
+                full = np.zeros(planes.shape[:2] + (self.N_COLS,))
+                full[:, :, b.cols] = planes
+                planes = full
         chunk = max(1, int(4e6 // G.size))
         v = np.zeros((batch, n_outputs))
         for b0 in range(0, batch, chunk):
@@ -609,13 +644,16 @@ class Core:
         return v.astype(self.dtype)
 
     def mvm_codes(self, q, in_bits, out_bits, activation="linear", *, direction="forward",
-                  block=0, noise_model="output", return_codes=False, x_max=None, nonneg=False):
+                  block=0, noise_model="output", return_codes=False, x_max=None, nonneg=False,
+                  columns=None):
         """MVM of inputs already quantised to integer codes, |q| <= 2**in_bits - 1.
 
         ``q`` holds the codes of the block's inputs (forward: (batch, n_in), without the bias
         lines; backward: (batch, n_out)) in the core's precision. The compiled-chip engine uses
         this to quantise a layer's input once for all its blocks; ``nonneg=True`` promises
-        q >= 0 and saves a pass. Otherwise as :meth:`forward`.
+        q >= 0 and saves a pass. ``columns`` (a slice of the block's columns) limits the forward
+        outputs to those columns, or in backward says that only those columns are driven (q
+        then holds their codes; the others stay at V_ref). Otherwise as :meth:`forward`.
         """
         b = self._block(block)
         levels = 2 ** check_int(in_bits, "in_bits", 1, 8) - 1
@@ -623,7 +661,7 @@ class Core:
         if x_max is None:
             x_max = b.mapping.x_max if direction == "forward" else 1.0
         return self._convert(q, in_bits, out_bits, activation, direction, x_max, noise_model,
-                             return_codes, b, nonneg)
+                             return_codes, b, nonneg, columns)
 
     def integrate_codes(self, q, in_bits=1, *, block=0, noise_model="output", nonneg=False):
         """Integrated voltage (V) of a forward MVM of integer codes (one phase, no ADC).
@@ -639,7 +677,7 @@ class Core:
                          nonneg=nonneg)[0][0] * self.dtype(b.neuron.adc_lsb)
 
     def _convert(self, q, in_bits, out_bits, activation, direction, x_max, noise_model,
-                 return_codes, b, nonneg=False):
+                 return_codes, b, nonneg=False, cols=None):
         check_choice(activation, "activation", ACTIVATIONS)
         if activation == "lif":
             raise ValueError("activation='lif' is time-stepped: it has no single-shot MVM "
@@ -647,18 +685,21 @@ class Core:
         cfg = b.neuron
         out_bits = check_int(out_bits, "out_bits", 1, 8)
         unit = cfg.adc_lsb / self._gain(direction, b) * x_max / (2 ** in_bits - 1)
+        if cols is not None and direction == "forward":
+            unit = unit[cols]
         single = len(phase_split(in_bits, cfg.max_phase_bits)) == 1
         if single and activation in _MODES:
             scale = None if return_codes else unit
             return self._run(q, in_bits, direction, noise_model, activation, b,
-                             adc_levels(out_bits, activation, cfg), scale, nonneg)[0][0]
+                             adc_levels(out_bits, activation, cfg), scale, nonneg, cols)[0][0]
         if single:
-            res = self._run(q, in_bits, direction, noise_model, "analog", b, nonneg=nonneg)[0]
+            res = self._run(q, in_bits, direction, noise_model, "analog", b, nonneg=nonneg,
+                            cols=cols)[0]
             codes = res[0].astype(np.float64)           # analog voltage in LSB units
         else:
             levels = adc_levels(out_bits, "linear", cfg)
             res, shifts = self._run(q, in_bits, direction, noise_model, "linear", b, levels,
-                                    nonneg=nonneg)
+                                    nonneg=nonneg, cols=cols)
             codes = sum(r.astype(np.float64) * 2.0 ** s for r, s in zip(res, shifts))
             if activation == "relu":
                 codes = np.maximum(codes, 0.0)

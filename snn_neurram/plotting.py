@@ -202,3 +202,27 @@ def raster_figure(result, path, max_neurons=128):
     axes[0].set_title(f"{result.coding} coding, {result.steps} steps: spikes of one input",
                       fontsize=10)
     return save_figure(fig, path)
+
+
+def recovery_figure(examples, path, dataset=""):
+    """Rows: corrupted, recovered on the chip, recovered in software, original; a block of
+    columns per corruption."""
+    plt = _pyplot()
+    kinds = list(examples)
+    n = len(examples[kinds[0]][0])
+    fig, axes = plt.subplots(4, n * len(kinds), figsize=(1.1 * n * len(kinds) + 1, 4.8))
+    labels = ["corrupted", "chip", "software", "original"]
+    for kc, kind in enumerate(kinds):
+        for r, imgs in enumerate(examples[kind]):
+            for i, img in enumerate(imgs):
+                side = int(round(np.sqrt(img.size)))
+                ax = axes[r, kc * n + i]
+                ax.imshow(np.asarray(img).reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if kc * n + i == 0:
+                    ax.set_ylabel(labels[r], fontsize=8)
+        axes[0, kc * n].set_title({"bottom": "bottom third grey", "flip": "20 % flipped"}[kind],
+                                  fontsize=9, loc="left")
+    fig.suptitle(f"RBM image recovery ({dataset})", fontsize=10)
+    return save_figure(fig, path)

@@ -13,7 +13,10 @@ One Brian2 time step is one sample-and-integrate cycle of the chip. In every ste
 2. integrates, unless refractory: v = (1 - leak) v + c_ratio (v_f + v_b), saturating at +-v_swing;
 3. in ``lif`` mode fires at v >= threshold and resets (to zero or by subtracting the threshold),
    then rests ``refractory`` cycles; in the ANN modes it converts at the last cycle of every window
-   of ``window`` cycles (the cycles of one bit-serial MVM) with the in-neuron ADC and clears v.
+   of ``window`` cycles (the cycles of one bit-serial MVM) with the in-neuron ADC and clears v
+   (``binary`` is the bare comparator: 1 for v >= 0, else 0). Neurons can also hold their output
+   (``fixed``, ``y_fixed``: bias lines, clamped units) or output a fresh pseudo-random +-1 every
+   cycle (``lfsr``: the chip's noise lines for stochastic sampling).
 
 The mode is a shared variable: :meth:`NeuRRAMNeurons.set_mode` switches it between runs without
 rebuilding the network. The ADC formulas are those of :func:`snn_neurram.neuron.adc_convert` and
@@ -29,7 +32,8 @@ from ..neuron import NeuronConfig, adc_levels
 __all__ = ["NeuRRAMNeurons", "MODES"]
 
 #: Integer code of each activation mode (the value of the shared variable ``mode``).
-MODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "stochastic_binary": 4, "lif": 5}
+MODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "stochastic_binary": 4, "lif": 5,
+         "binary": 6}
 
 _LINE_VARS = """
 {p}num{s} : siemens            # sum u G of the graded inputs (summed by synapses)
@@ -49,6 +53,10 @@ v_out : volt                  # integrated voltage at the last ADC conversion
 y : 1                         # output of the last conversion (ANN modes)
 unit : 1                      # output units per ADC step, per neuron
 free_now : integer            # 1 if the neuron integrated in the last cycle
+fixed : integer               # 1: the output is held at y_fixed (bias lines, clamped units)
+y_fixed : 1
+lfsr : integer                # 1: the output is a fresh pseudo-random code every cycle (noise lines)
+lfsr_levels : 1 (shared)      # noise codes: +-1 (1) or uniform k / L, k in -L..L (L > 1)
 ref_left : integer            # refractory cycles left
 mode : integer (shared)
 window : integer (shared)     # cycles per ANN conversion
@@ -96,7 +104,10 @@ code_relu = clip(floor(vc + 0.5), 0, levels)
 t_tanh = tanh(ypre) * levels
 u_rand = clip(rand(), 1e-12, 1 - 1e-12)
 y_new = int(mode == 0) * code_lin * unit + int(mode == 1) * code_relu * unit + int(mode == 2) * floor(levels / (1 + exp(-ypre)) + 0.5) / levels + int(mode == 3) * (2 * int(t_tanh >= 0) - 1) * (clip(floor(abs(t_tanh)) + 1, 1, levels) - 0.5) / levels + int(mode == 4) * int(ypre + noise_scale * log(u_rand / (1 - u_rand)) > 0)
+y_new = y_new + int(mode == 6) * int(vc >= 0)
 y = is_last * y_new + (1 - is_last) * y
+noise_code = int(lfsr_levels <= 1) * (2 * int(rand() < 0.5) - 1) + int(lfsr_levels > 1) * (floor(rand() * (2 * lfsr_levels + 1)) - lfsr_levels) / lfsr_levels
+y = fixed * y_fixed + lfsr * noise_code + (1 - fixed - lfsr) * y
 v_out = is_last * v + (1 - is_last) * v_out
 v = (1 - is_last) * v
 """
@@ -165,6 +176,7 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         self.counter_op = self.run_regularly("cycle = cycle + 1", when="end", order=100,
                                              name=self.name + "_counter")
         self.unit = 1.0
+        self.lfsr_levels = 1.0
         self.sigma_read = float(read_noise)
         self.window = check_int(window, "window", 1, 10**9)
         self._out_bits = check_int(out_bits, "out_bits", 1, 8)
@@ -195,7 +207,9 @@ class NeuRRAMNeurons(b2.NeuronGroup):
             raise ValueError("the Brian2 engine injects logistic noise: use noise='logistic'")
         self.mode = MODES[mode]
         self.readout_op.active = mode != "lif"
-        if mode != "lif":
+        if mode == "binary":
+            self.levels = 1.0
+        elif mode != "lif":
             self.levels = float(adc_levels(self._out_bits, mode, self.config))
 
     def set_order(self, order):
