@@ -14,7 +14,8 @@ MVMs per inference are replicated on the free space so that their MVMs can be sp
 cores.
 
 Calibration. The float model runs on calibration inputs; each layer's input range x_max is the
-99.9th percentile of |input| (``range_percentile``) and each block's operating point is set so
+99.9th percentile of |input| (``range_percentile``) -- unless the layer states its own
+``x_max``; a clipped ReLU's output range is [0, clip] -- and each block's operating point is set so
 that the 99.5th percentile (``adc_percentile``) of its integrated voltage reaches the top of the
 ADC range (see :meth:`ChipProgram.operating_point`).
 """
@@ -85,6 +86,9 @@ class LayerPlan:
     blocks: list = field(default_factory=list)
     calib_rows: object = None       # sample of the layer's MVM inputs / x_max, in [-1, 1]
     adc_percentile: float = 99.5
+    adc_top: object = None          # model-driven: output value at the top of the neurons' ADC
+    gain: object = None             # per-column linear correction y <- (y - offset) / gain
+    offset: object = None
 
 
 def weighted_layers(model):
@@ -267,13 +271,17 @@ def compile(model, chip, *, calibration=None, input_shape=None, replicate=False,
     adc_percentile = check_range(adc_percentile, "adc_percentile", 0, 100, lo_open=True)
     for k, layer in enumerate(layers):
         x = inputs[k]
-        x_max = float(np.percentile(np.abs(x), range_percentile)) or float(np.abs(x).max()) or 1.0
+        if layer.x_max is not None:
+            x_max = layer.x_max
+        else:
+            x_max = (float(np.percentile(np.abs(x), range_percentile)) or
+                     float(np.abs(x).max()) or 1.0)
         pre = pres[k]
         top = float(np.percentile(np.abs(pre), range_percentile)) or 1.0
         if layer.activation == "relu":
-            top = float(np.percentile(np.maximum(pre, 0), range_percentile)) or 1.0
-            if layer.clip is not None:
-                top = min(top, layer.clip)
+            # a clipped ReLU's range is [0, clip]: its outputs are quantised over that range
+            top = layer.clip if layer.clip is not None else (
+                float(np.percentile(np.maximum(pre, 0), range_percentile)) or 1.0)
         blocks, w_max, n_r, n_c = _tile(k, layer, x_max, chip)
         mvms = int(np.prod(layer.output_shape(x.shape[1:])[1:])) if isinstance(layer, Conv2d) else 1
         plans.append(LayerPlan(k, layer.name, type(layer).__name__, *layer.matrix()[0].shape,

@@ -288,6 +288,46 @@ class Core:
         self.age(self.read_time if read_time is None else read_time)
         return list(range(len(blocks)))
 
+    def reprogram_block(self, block, W, bias=None, *, w_max=None, x_max=None):
+        """Write new weights into one block's cells by write-verify, leaving every other cell of
+        the array as it is (a chip re-programs only the cells it addresses).
+
+        The block keeps its place and bias rows, and its w_max and x_max unless new ones are
+        given. The new cells relax from now; the core is then read ``read_time`` after
+        programming, like the rest of the array.
+
+        Parameters
+        ----------
+        block : int
+        W : array_like (n_in, n_out)
+            The block's shape.
+        bias : array_like (n_out,), optional
+            Required when the block has bias rows.
+        w_max, x_max : float, optional
+        """
+        b = self._block(block)
+        W = as_finite_array(W, "W", ndim=2, shape=(b.n_in, b.n_out))
+        if (bias is None) != (b.n_bias_rows == 0):
+            raise ValueError(f"bias must be given exactly when the block has bias rows "
+                             f"(it has {b.n_bias_rows})")
+        m = b.mapping
+        b.mapping = to_conductances(W, bias, g_min=self.device.g_min, g_max=self.device.g_max,
+                                    scheme=self.scheme, w_max=w_max or m.w_max,
+                                    x_max=x_max or m.x_max, bias_rows=m.n_bias_rows or None)
+        targets = self.block_targets(self.blocks)
+        r = slice(2 * b.row, 2 * (b.row + b.n_pairs))
+        region = (r, b.cols)
+        result = self.device.program(targets[region], self._prog_rng,
+                                     faults=self.faults[region], response=self.response[region])
+        self.targets = targets
+        self.G_programmed = self.G_programmed.copy()
+        self.G_programmed[region] = result.conductance
+        self.pulses[region] = result.pulses
+        self.converged[region] = result.converged
+        self._z[region] = self._prog_rng.standard_normal(result.conductance.shape)
+        self.age(self.read_time)
+        return self
+
     def block_targets(self, blocks):
         """Target conductances of the whole array holding ``blocks`` (g_min elsewhere)."""
         targets = np.full((self.N_ROWS, self.N_COLS), self.device.g_min)

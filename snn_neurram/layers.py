@@ -50,10 +50,12 @@ class _Weighted:
 
     kind = "weighted"
 
-    def _init_common(self, b, n_out, activation, clip):
+    def _init_common(self, b, n_out, activation, clip, x_max):
         self.b = None if b is None else as_finite_array(b, "b", ndim=1, shape=(n_out,))
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.clip = None if clip is None else check_range(clip, "clip", 0.0, None, lo_open=True)
+        self.x_max = None if x_max is None else check_range(x_max, "x_max", 0.0, None,
+                                                            lo_open=True)
 
     def matrix(self):
         """(n_in, n_out) weight matrix and bias as the cores hold them."""
@@ -78,11 +80,15 @@ class Dense(_Weighted):
     activation : {"relu", "linear", "sigmoid", "tanh"}
     clip : float, optional
         Upper clip of a clipped ReLU, in output units.
+    x_max : float, optional
+        Input range: the compiler maps [-x_max, x_max] onto the input codes (inputs beyond are
+        clipped). Default: a percentile of the calibration data's inputs. Networks trained with
+        quantised activations (:mod:`snn_neurram.training`) set it to the previous layer's clip.
     """
 
-    def __init__(self, W, b=None, activation="relu", clip=None, name=None):
+    def __init__(self, W, b=None, activation="relu", clip=None, name=None, x_max=None):
         self.W = as_finite_array(W, "W", ndim=2, shape=(None, None))
-        self._init_common(b, self.W.shape[1], activation, clip)
+        self._init_common(b, self.W.shape[1], activation, clip, x_max)
         self.name = name or "dense"
 
     def matrix(self):
@@ -102,7 +108,7 @@ class Dense(_Weighted):
 
     def to_dict(self):
         return {"type": "Dense", "W": self.W, "b": self.b, "activation": self.activation,
-                "clip": self.clip, "name": self.name}
+                "clip": self.clip, "name": self.name, "x_max": self.x_max}
 
 
 class Conv2d(_Weighted):
@@ -113,15 +119,16 @@ class Conv2d(_Weighted):
     W : array_like (out_channels, in_channels, kh, kw)
     b : array_like (out_channels,), optional
     stride, padding : int
-    activation, clip
+    activation, clip, x_max
         As for :class:`Dense`.
     """
 
-    def __init__(self, W, b=None, stride=1, padding=0, activation="relu", clip=None, name=None):
+    def __init__(self, W, b=None, stride=1, padding=0, activation="relu", clip=None, name=None,
+                 x_max=None):
         self.W = as_finite_array(W, "W", ndim=4, shape=(None, None, None, None))
         self.stride = check_int(stride, "stride", 1, 64)
         self.padding = check_int(padding, "padding", 0, 64)
-        self._init_common(b, self.W.shape[0], activation, clip)
+        self._init_common(b, self.W.shape[0], activation, clip, x_max)
         self.name = name or "conv"
 
     def matrix(self):
@@ -162,6 +169,7 @@ class Conv2d(_Weighted):
     def to_dict(self):
         return {"type": "Conv2d", "W": self.W, "b": self.b, "stride": self.stride,
                 "padding": self.padding, "activation": self.activation, "clip": self.clip,
+                "x_max": self.x_max,
                 "name": self.name}
 
 
@@ -285,10 +293,10 @@ def layer_from_dict(d):
     """Rebuild a layer (or container) from :meth:`to_dict` output."""
     kind = d["type"]
     if kind == "Dense":
-        return Dense(d["W"], d["b"], d["activation"], d["clip"], d["name"])
+        return Dense(d["W"], d["b"], d["activation"], d["clip"], d["name"], d.get("x_max"))
     if kind == "Conv2d":
         return Conv2d(d["W"], d["b"], d["stride"], d["padding"], d["activation"], d["clip"],
-                      d["name"])
+                      d["name"], d.get("x_max"))
     if kind in ("MaxPool2d", "AvgPool2d"):
         return {"MaxPool2d": MaxPool2d, "AvgPool2d": AvgPool2d}[kind](d["kernel"], d["stride"],
                                                                       d["name"])

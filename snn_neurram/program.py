@@ -21,9 +21,10 @@ import sys
 import numpy as np
 
 from . import _kernels
-from ._checks import as_finite_array, check_choice, check_int
+from ._checks import as_finite_array, check_choice, check_int, check_range
 from .compiler import BlockPlan, LayerPlan, Placement
 from .layers import Conv2d, Dense, Residual, Sequential, activation_fn
+from .mapping import weight_scale
 from .neuron import adc_levels
 
 __all__ = ["ChipProgram"]
@@ -84,16 +85,15 @@ class ChipProgram:
         pl = blk.placements[0]
         core = self.chip.cores[pl.core]
         b = core.blocks[pl.block]
-        A = core._arrays(b)["fwd_A"].astype(np.float64)
         L = 2 ** in_bits - 1
-        q = np.clip(np.rint(plan.calib_rows[:, blk.r0:blk.r1].astype(np.float64) * L), -L, L)
-        if blk.has_bias:
-            q = np.hstack([q, np.full((len(q), b.n_bias_rows), float(L))])
-        level = 0.0
-        for _, _, qp, u, *_ in core._phases(q, in_bits, base.replace(leak=0.0)):
-            v = base.c_ratio * (qp @ A)
-            stat = np.abs(v) if mode == "linear" else np.maximum(v, 0)
-            level = max(level, float(np.percentile(stat, plan.adc_percentile)))
+        single = len(core._phases(np.zeros((1, 1)), in_bits, base)) == 1
+        if plan.adc_top is not None and plan.n_rseg == 1 and single:
+            # model-driven: the output value adc_top sits at the top of the ADC (median column)
+            s_nom = core._arrays(b)["fwd_s_nom"]
+            per_volt = base.c_ratio * core.device.g_range / (plan.w_max * s_nom)
+            level = float(np.median(per_volt)) * plan.adc_top * L / plan.x_max
+        else:
+            level = self._calibration_level(core, b, blk, plan, in_bits, mode, base)
         need = top / level if level > 0 else 0.5
         mult = 1
         while need / mult > 0.85 and mult < 1024:
@@ -101,6 +101,23 @@ class ChipProgram:
         cfg = base.replace(v_read=float(np.clip(need / mult, 0.05, 0.85)), pulse_multiplier=mult)
         self._op_cache[key] = cfg
         return cfg
+
+    @staticmethod
+    def _calibration_level(core, b, blk, plan, in_bits, mode, base):
+        """adc_percentile-th percentile of the calibration rows' integrated voltage per volt of
+        V_read (largest over the integration phases, noise off)."""
+        cfg = base.replace(leak=0.0)
+        A = core._arrays(b)["fwd_A"].astype(np.float64)
+        L = 2 ** in_bits - 1
+        q = np.clip(np.rint(plan.calib_rows[:, blk.r0:blk.r1].astype(np.float64) * L), -L, L)
+        if blk.has_bias:
+            q = np.hstack([q, np.full((len(q), b.n_bias_rows), float(L))])
+        level = 0.0
+        for _, _, qp, *_ in core._phases(q, in_bits, cfg):
+            v = cfg.c_ratio * (qp @ A)
+            stat = np.abs(v) if mode == "linear" else np.maximum(v, 0)
+            level = max(level, float(np.percentile(stat, plan.adc_percentile)))
+        return level
 
     @staticmethod
     def _block_mode(plan, out_bits):
@@ -111,8 +128,8 @@ class ChipProgram:
         return "linear", min(8, out_bits + 1)
 
     # ------------------------------------------------------------------ batch engine
-    def run(self, x, mode="ann", in_bits=4, out_bits=4, *, noise_model="output", chunk=None,
-            progress=None, coding="rate", steps=64, readout="membrane", seed=0,
+    def run(self, x, mode="ann", in_bits=4, out_bits=4, *, head_bits=None, noise_model="output",
+            chunk=None, progress=None, coding="rate", steps=64, readout="membrane", seed=0,
             record_raster=False):
         """Run a batch through the mapped model.
 
@@ -125,6 +142,9 @@ class ChipProgram:
             the converted spiking network (:func:`snn_neurram.snn.run_snn`).
         in_bits, out_bits : int
             Bits of every layer's inputs and outputs, 1-8 (ANN mode).
+        head_bits : int, optional
+            Bits of the last weighted layer's outputs (the network's outputs, e.g. logits), when
+            they should be read more finely than the hidden activations (default: out_bits).
         coding, steps, readout, seed, record_raster
             Spiking mode: input coding ("rate", "regular", "latency"), time steps, output
             readout ("membrane", "count"), encoder seed, keep the first input's spikes.
@@ -150,6 +170,7 @@ class ChipProgram:
                            noise_model=noise_model, record_raster=record_raster)
         in_bits = check_int(in_bits, "in_bits", 1, 8)
         out_bits = check_int(out_bits, "out_bits", 1, 8)
+        head_bits = None if head_bits is None else check_int(head_bits, "head_bits", 1, 8)
         x = as_finite_array(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
@@ -165,36 +186,61 @@ class ChipProgram:
                   leave=False) as bar:
             for start in range(0, len(x), chunk):
                 xs = x[start:start + chunk].astype(np.float32)
-                outs.append(self._run_node(self.model, xs, in_bits, out_bits, noise_model))
+                outs.append(self._run_node(self.model, xs, in_bits, out_bits, noise_model,
+                                            head_bits))
                 bar.update(len(xs))
         return np.concatenate(outs).astype(np.float64)
 
-    def _run_node(self, node, x, in_bits, out_bits, noise_model):
+    def _run_node(self, node, x, in_bits, out_bits, noise_model, head_bits=None):
         if isinstance(node, (Dense, Conv2d)):
             return self._run_weighted(self.plans[self._ids[id(node)]], node, x, in_bits,
-                                      out_bits, noise_model)
+                                      out_bits, noise_model, head_bits)
         if isinstance(node, Sequential):
             for layer in node.layers:
-                x = self._run_node(layer, x, in_bits, out_bits, noise_model)
+                x = self._run_node(layer, x, in_bits, out_bits, noise_model, head_bits)
             return x
         if isinstance(node, Residual):
             s = x if node.shortcut is None else self._run_node(node.shortcut, x, in_bits,
-                                                               out_bits, noise_model)
-            y = self._run_node(node.body, x, in_bits, out_bits, noise_model)
+                                                               out_bits, noise_model, head_bits)
+            y = self._run_node(node.body, x, in_bits, out_bits, noise_model, head_bits)
             return activation_fn(node.activation, y + s, node.clip).astype(np.float32)
         return node.forward_float(x).astype(np.float32)
 
-    def _run_weighted(self, plan, layer, x, in_bits, out_bits, noise_model):
+    def _run_weighted(self, plan, layer, x, in_bits, out_bits, noise_model, head_bits=None):
+        if head_bits and plan.index == len(self.plans) - 1:
+            out_bits = head_bits
+        rows, hw = self.layer_rows(plan.index, x, in_bits)
+        y = self._mvm_rows(plan, rows, in_bits, out_bits, noise_model,
+                           plan.nonneg_input and bool(np.all(x >= 0)))
+        single = plan.n_rseg == 1 and plan.activation in ("relu", "linear")
+        if plan.gain is not None:
+            y = (y - plan.offset) / plan.gain
+            if single and plan.activation == "relu":
+                y = np.maximum(y, 0.0)
+        if not single:
+            y = self._digital_activation(plan, y, out_bits)
+        if isinstance(layer, Conv2d):
+            y = layer.fold(y, len(x), hw)
+        return y.astype(np.float32)
+
+    def layer_rows(self, index, x, in_bits):
+        """Input codes of weighted layer ``index`` for its inputs x: one row per MVM (patches of
+        a convolution), integers in [-(2**in_bits - 1), 2**in_bits - 1]; and the output size
+        (H, W) of a convolution (None for a dense layer)."""
+        plan, layer = self.plans[index], self.layers[index]
         dt = self.chip.cores[0].dtype
         levels = 2 ** in_bits - 1
+        x = np.asarray(x, dtype=np.float32)
         q = np.empty(x.shape, dtype=dt)
         flat = np.ascontiguousarray(x.reshape(len(x), -1))
         _kernels.quantize(flat, levels / plan.x_max, levels, q.reshape(len(x), -1))
         if isinstance(layer, Conv2d):
-            rows, hw = layer.patches(q)
-        else:
-            rows = q.reshape(len(x), -1)
-        nonneg = plan.nonneg_input and bool(np.all(x >= 0))
+            return layer.patches(q)
+        return q.reshape(len(x), -1), None
+
+    def _mvm_rows(self, plan, rows, in_bits, out_bits, noise_model, nonneg):
+        """The layer's outputs per row as the neurons' ADCs give them (single row segment: the
+        activation applied) or as the sum of the blocks' partial sums, before any correction."""
         mode, bits = self._block_mode(plan, out_bits)
         y = np.zeros((len(rows), plan.n_out), dtype=np.float64)
         for blk in plan.blocks:
@@ -210,11 +256,7 @@ class ChipProgram:
                 y[a:b, blk.c0:blk.c1] += core.mvm_codes(part[a:b], in_bits, bits, mode,
                                                         block=pl.block, noise_model=noise_model,
                                                         nonneg=nonneg)
-        if not (plan.n_rseg == 1 and plan.activation in ("relu", "linear")):
-            y = self._digital_activation(plan, y, out_bits)
-        if isinstance(layer, Conv2d):
-            y = layer.fold(y, len(x), hw)
-        return y.astype(np.float32)
+        return y
 
     @staticmethod
     def _digital_activation(plan, y, out_bits):
@@ -227,6 +269,91 @@ class ChipProgram:
         f = activation_fn(plan.activation, y)
         L = 2 ** out_bits - 1 if plan.activation == "sigmoid" else 2 ** (out_bits - 1)
         return np.round(f * L) / L
+
+    def stages(self):
+        """The model's top-level layers grouped per weighted layer: stage k holds weighted layer
+        k and the pooling / flattening layers after it (stage 0 also the layers before it).
+
+        Only for a flat :class:`Sequential` (no residual blocks): partial runs and
+        chip-in-the-loop fine-tuning work stage by stage.
+        """
+        if not isinstance(self.model, Sequential) or any(
+                isinstance(l, (Residual, Sequential)) for l in self.model.layers):
+            raise ValueError("stage-wise runs need a flat Sequential model (no residual blocks)")
+        groups, current = [], []
+        for layer in self.model.layers:
+            if isinstance(layer, (Dense, Conv2d)) and any(
+                    isinstance(l, (Dense, Conv2d)) for l in current):
+                groups.append(current)
+                current = []
+            current.append(layer)
+        groups.append(current)
+        return groups
+
+    def run_stages(self, x, start=0, stop=None, in_bits=4, out_bits=4, *, head_bits=None,
+                   noise_model="output", chunk=None):
+        """Run stages ``start``..``stop - 1`` (see :meth:`stages`) on the chip.
+
+        ``x`` is the input of stage ``start``: the network's input for 0, else the output of stage
+        start - 1 (as :meth:`run_stages` measured it, or from software). Returns the output of
+        stage stop - 1 (the network's output for stop=None). Bits as in :meth:`run`.
+        """
+        groups = self.stages()
+        stop = len(groups) if stop is None else stop
+        if not 0 <= start < stop <= len(groups):
+            raise ValueError(f"need 0 <= start < stop <= {len(groups)} (got start={start}, "
+                             f"stop={stop})")
+        in_bits = check_int(in_bits, "in_bits", 1, 8)
+        out_bits = check_int(out_bits, "out_bits", 1, 8)
+        x = as_finite_array(x, "x")
+        chunk = chunk or 2048
+        outs = []
+        for c in range(0, len(x), chunk):
+            y = x[c:c + chunk].astype(np.float32)
+            for group in groups[start:stop]:
+                for layer in group:
+                    y = self._run_node(layer, y, in_bits, out_bits, noise_model, head_bits)
+            outs.append(y)
+        return np.concatenate(outs).astype(np.float64)
+
+    def reprogram_layer(self, index, W, b=None, *, x_max=None, clip=None):
+        """Write new weights for weighted layer ``index`` into its cells (every block and
+        replica, by write-verify; the other cells of the cores stay as they are).
+
+        W and b have the layer's own shapes (Dense (in, out); Conv2d (out, in, kh, kw)); w_max
+        follows the new weights. ``x_max`` (the layer's input range) and ``clip`` (its ReLU's
+        range) change with them when given. The layer's per-column correction is dropped (it
+        described the old cells) and its operating points are found again; calibrate the layer
+        afterwards (:func:`snn_neurram.calibration.calibrate_layer`) for the model-driven ones.
+        """
+        plan, layer = self.plans[index], self.layers[index]
+        W = as_finite_array(W, "W", shape=layer.W.shape)
+        if (b is None) != (layer.b is None):
+            raise ValueError("b must be given exactly when the layer has a bias")
+        layer.W = W
+        if b is not None:
+            layer.b = as_finite_array(b, "b", ndim=1, shape=layer.b.shape)
+        if x_max is not None:
+            old = plan.x_max
+            plan.x_max = layer.x_max = check_range(x_max, "x_max", 0, None, lo_open=True)
+            if plan.calib_rows is not None:
+                plan.calib_rows = np.clip(plan.calib_rows * (old / plan.x_max), -1, 1)
+        if clip is not None:
+            layer.clip = check_range(clip, "clip", 0, None, lo_open=True)
+            if plan.activation == "relu":
+                plan.out_top = layer.clip
+                if plan.adc_top is not None:
+                    plan.adc_top = layer.clip
+        M, bias = layer.matrix()
+        plan.w_max = weight_scale(M, self.chip.percentile)
+        for blk in plan.blocks:
+            for pl in blk.placements:
+                self.chip.cores[pl.core].reprogram_block(
+                    pl.block, M[blk.r0:blk.r1, blk.c0:blk.c1],
+                    None if not blk.has_bias else bias[blk.c0:blk.c1], w_max=plan.w_max,
+                    x_max=plan.x_max)
+        plan.gain = plan.offset = None
+        self._op_cache.clear()
 
     def run_float(self, x):
         """The float model (software reference) on the same inputs."""
