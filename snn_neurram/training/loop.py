@@ -1,0 +1,270 @@
+"""Training (Adam, cross-entropy, resumable checkpoints) and evaluation of a :class:`QuantNet`."""
+
+import io
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .._checks import as_finite_array, check_choice, check_int, check_range
+from .._io import atomic_write_bytes
+from .net import QuantNet
+
+__all__ = ["train", "evaluate", "evaluate_draws", "load_checkpoint"]
+
+LR_SCHEDULES = ("cosine", None)
+CHECKPOINT_FORMAT = 1
+
+
+def _check_net(net):
+    if not isinstance(net, QuantNet):
+        raise ValueError(f"net must be a QuantNet (got {type(net).__name__})")
+
+
+def _data(X, y, name="X", yname="y"):
+    """(inputs, labels) as float32 / int64 tensors, checked against each other."""
+    X = as_finite_array(X, name, dtype=np.float32)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X) or len(X) == 0:
+        raise ValueError(f"{yname} must be a 1-D array with one label per row of {name} "
+                         f"(got {name} {X.shape}, {yname} {y.shape})")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError(f"{yname} must hold integer class labels >= 0")
+    return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y.astype(np.int64))
+
+
+def _seeds(seed):
+    """Independent seeds for the shuffling, the weight noise and the calibration subset."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(3)]
+
+
+# ---------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_draws(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=1024):
+    """Accuracy (fraction) of each of ``draws`` noisy copies of the net, in evaluation mode.
+
+    Each draw is one programmed chip: one sample of relative weight noise N(0, (eta max|W|)^2)
+    per layer, kept for the whole data set. The draws come from a generator seeded with
+    ``seed``; the net's own generator is not touched.
+
+    Parameters
+    ----------
+    net : QuantNet
+    X, y : array_like
+        Inputs of stage ``start`` and integer labels.
+    eta : float, optional
+        Relative weight noise; default ``net.test_eta`` (None: no noise, every draw equal).
+    draws : int
+        Number of noise draws, in [1, 100000].
+    start : int
+        First stage to run.
+    seed : int
+    batch_size : int
+
+    Returns
+    -------
+    ndarray (draws,)
+    """
+    _check_net(net)
+    draws = check_int(draws, "draws", 1, 100000)
+    start = check_int(start, "start", 0, net.n_stages - 1)
+    batch_size = check_int(batch_size, "batch_size", 1, None)
+    eta = net.test_eta if eta is None else eta
+    eta = None if eta is None else check_range(eta, "eta", 0.0, None)
+    Xt, yt = _data(X, y)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", 0, None))
+    was_training = net.training
+    net.eval()
+    acc = np.empty(draws)
+    try:
+        for d in range(draws):
+            if eta is not None:
+                net._frozen_noise = [net.draw_noise(k, "relative", eta, gen)
+                                     for k in range(net.n_stages)]
+            elif d > 0:
+                acc[d] = acc[0]
+                continue
+            correct = 0
+            for i in range(0, len(Xt), batch_size):
+                out = net(Xt[i:i + batch_size], start=start)
+                correct += int((out.argmax(1) == yt[i:i + batch_size]).sum())
+            acc[d] = correct / len(Xt)
+    finally:
+        net._frozen_noise = None
+        net.train(was_training)
+    return acc
+
+
+def evaluate(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=1024):
+    """Mean accuracy (fraction) over :func:`evaluate_draws` (same arguments)."""
+    return float(np.mean(evaluate_draws(net, X, y, eta=eta, draws=draws, start=start, seed=seed,
+                                        batch_size=batch_size)))
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def load_checkpoint(path):
+    """The dict that :func:`train` saved at ``path`` (tensors and plain values only)."""
+    return torch.load(os.fspath(path), weights_only=True)
+
+
+def _save_checkpoint(path, state):
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _check_config(saved, config, path):
+    for key in sorted(set(saved) | set(config)):
+        if saved.get(key, "<missing>") != config.get(key, "<missing>"):
+            raise ValueError(f"checkpoint {path} was written with {key}={saved.get(key)!r} but "
+                             f"this call has {key}={config.get(key)!r}; pass resume=False or "
+                             f"another checkpoint path to start afresh")
+
+
+# ---------------------------------------------------------------------------- training
+def train(net, X, y, *, epochs=10, lr=1e-3, batch_size=128, weight_decay=0.0, X_val=None,
+          y_val=None, start=0, checkpoint=None, resume=True, progress=True, seed=0,
+          lr_schedule="cosine"):
+    """Train ``net`` with Adam on the cross-entropy, its weight noise on in every forward pass.
+
+    Parameters
+    ----------
+    net : QuantNet
+        Trained in place; left in evaluation mode.
+    X : array_like (N, ...)
+        Inputs of stage ``start``: network inputs for 0, otherwise activations of stage
+        ``start - 1`` (e.g. measured on a chip).
+    y : array_like (N,) of int
+        Class labels.
+    epochs : int
+        Passes over the data, in [1, 100000].
+    lr : float
+        Adam learning rate, > 0.
+    batch_size : int
+        Samples per step (the last step of an epoch takes the rest).
+    weight_decay : float
+        Adam's L2 coefficient on weights and biases (not on the clips), >= 0.
+    X_val, y_val : array_like, optional
+        Validation inputs of stage ``start`` and labels, scored after every epoch without
+        weight noise.
+    start : int
+        Train stages[start:] only: the parameters of the stages before it get no update.
+    checkpoint : str or path, optional
+        File written atomically after every epoch (previous file intact if a save is
+        interrupted).
+    resume : bool
+        Continue from ``checkpoint`` when it exists; its settings must equal this call's, else
+        ValueError. The result equals that of an uninterrupted run.
+    progress : bool
+        A progress bar per epoch and a summary line after it.
+    seed : int
+        Seeds the shuffling, the weight noise and the calibration subset.
+    lr_schedule : {"cosine", None}
+        Cosine decay of the learning rate to 0 over all steps, or a constant rate.
+
+    Returns
+    -------
+    dict
+        ``loss`` (mean cross-entropy of each epoch), ``train_accuracy`` (on the noisy training
+        passes), ``val_accuracy`` (None entries without validation data), ``seconds`` (wall time
+        of each epoch) and ``epochs_done``.
+    """
+    _check_net(net)
+    epochs = check_int(epochs, "epochs", 1, 100000)
+    lr = check_range(lr, "lr", 0.0, None, lo_open=True)
+    batch_size = check_int(batch_size, "batch_size", 1, None)
+    weight_decay = check_range(weight_decay, "weight_decay", 0.0, None)
+    start = check_int(start, "start", 0, net.n_stages - 1)
+    seed = check_int(seed, "seed", 0, None)
+    lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
+    Xt, yt = _data(X, y)
+    n_classes = net.stages[-1].weight.shape[0]
+    if int(yt.max()) >= n_classes:
+        raise ValueError(f"y holds label {int(yt.max())} but the net has {n_classes} outputs")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val, or neither")
+    if X_val is not None:
+        X_val, y_val = (t.numpy() for t in _data(X_val, y_val, "X_val", "y_val"))
+    n = len(Xt)
+    steps = math.ceil(n / batch_size)
+    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size,
+              "weight_decay": weight_decay, "start": start, "seed": seed,
+              "lr_schedule": lr_schedule, "n_train": n, **net.config()}
+
+    stages = list(net.stages)[start:]
+    clips = [s.clip for s in stages if s.relu]
+    others = [p for s in stages for name, p in s.named_parameters() if name != "clip"]
+    opt = torch.optim.Adam([{"params": others, "weight_decay": weight_decay},
+                            {"params": clips, "weight_decay": 0.0}], lr=lr)
+    total = epochs * steps
+    factor = (lambda t: 0.5 * (1.0 + math.cos(math.pi * t / total))) \
+        if lr_schedule == "cosine" else (lambda t: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    shuffle_seed, noise_seed, calib_seed = _seeds(seed)
+    shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
+    net.generator.manual_seed(noise_seed)
+    history = {"loss": [], "train_accuracy": [], "val_accuracy": [], "seconds": [],
+               "epochs_done": 0}
+
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        ck = load_checkpoint(checkpoint)
+        _check_config(ck["config"], config, checkpoint)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        shuffle_gen.set_state(ck["shuffle_rng"])
+        net.generator.set_state(ck["noise_rng"])
+        history = ck["history"]
+    elif not net.is_calibrated(start):
+        net.calibrate(X, start=start, seed=calib_seed)
+
+    frozen = [p for s in list(net.stages)[:start] for p in s.parameters()]
+    was_trainable = [p.requires_grad for p in frozen]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        for epoch in range(history["epochs_done"], epochs):
+            t0 = time.perf_counter()
+            loss_sum, correct = 0.0, 0
+            net.train()
+            order = torch.randperm(n, generator=shuffle_gen)
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                       disable=not progress, leave=False)
+            for i in range(steps):
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                out = net(Xt[idx], start=start)
+                loss = F.cross_entropy(out, yt[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * len(idx)
+                correct += int((out.argmax(1) == yt[idx]).sum())
+                bar.update(1)
+            bar.close()
+            val = None if X_val is None else evaluate(net, X_val, y_val, start=start)
+            history["loss"].append(loss_sum / n)
+            history["train_accuracy"].append(correct / n)
+            history["val_accuracy"].append(val)
+            history["seconds"].append(time.perf_counter() - t0)
+            history["epochs_done"] = epoch + 1
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, {
+                    "format": CHECKPOINT_FORMAT, "net": net.state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1, "history": history, "config": config,
+                    "shuffle_rng": shuffle_gen.get_state(), "noise_rng": net.generator.get_state()})
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
+                           f"train acc {history['train_accuracy'][-1]:.4f}"
+                           + ("" if val is None else f", val acc {val:.4f}")
+                           + f", {history['seconds'][-1]:.1f} s")
+    finally:
+        for p, flag in zip(frozen, was_trainable):
+            p.requires_grad_(flag)
+        net.eval()
+    return history
