@@ -1,0 +1,203 @@
+"""Model-driven calibration of a compiled network, layer by layer on the chip.
+
+The compiler sets every block's operating point from the *float* model's activations on whatever
+calibration inputs it was given (random ones when none). Model-driven calibration redoes this
+with what the chip will actually see, one layer after the other, on samples of the training data:
+
+1. Layer k's inputs are the chip's own outputs of layers 0..k-1 (already calibrated), not the
+   float model's.
+2. Operating point: a layer whose ReLU runs in the neurons puts the model's output range (its
+   clip, or the float model's 99.9th percentile) at the top of the ADC, so the codes quantise
+   exactly the range the network was trained for; other blocks (partial sums, linear outputs)
+   put the ``adc_percentile``-th percentile of the chip's integrated voltage at the top.
+3. Per-column linear correction: on the same samples, each output column's chip values y are
+   regressed on the values the layer's weights give for the same quantised inputs,
+   y = gain * y_model + offset (least squares over the samples whose predicted value lies well
+   inside the ADC range -- chosen by the model's value, not the chip's, so that the fit is not
+   biased by the cut and the saturation); the engine then applies (y - offset) / gain digitally before the activation
+   and the next layer. This removes the column-to-column gain spread (each column's conductance
+   load differs from its nominal one) and offsets that the conductance errors leave.
+
+The chip's own quick method for V_read -- random +-1 inputs, V_read tuned until about half of the
+binary outputs are +1 -- cancels neuron offsets; the neuron model here has no offset (an
+assumption, see docs/accuracy.md), so the data-driven operating point above is used instead.
+
+Everything is stored in the program's layer plans and saved with it.
+"""
+
+import numpy as np
+
+from ._checks import as_finite_array, check_int, check_range
+from .neuron import adc_levels
+
+__all__ = ["calibrate", "calibrate_layer", "adc_usage", "fit_column_correction"]
+
+
+def fit_column_correction(y_chip, y_model, valid, min_samples=16):
+    """Per-column least-squares fit y_chip = gain * y_model + offset over the ``valid`` samples.
+
+    Columns with fewer than ``min_samples`` valid samples, or with a fitted gain outside
+    [0.25, 4] (a column that barely responds), keep gain 1 and offset 0.
+
+    Returns
+    -------
+    gain, offset : ndarray (n_out,)
+    """
+    n_out = y_chip.shape[1]
+    gain, offset = np.ones(n_out), np.zeros(n_out)
+    for j in range(n_out):
+        m = valid[:, j]
+        if m.sum() < min_samples:
+            continue
+        xm, ym = y_model[m, j], y_chip[m, j]
+        var = xm.var()
+        if var <= 0:
+            continue
+        a = ((xm - xm.mean()) * (ym - ym.mean())).mean() / var
+        if 0.25 <= a <= 4.0:
+            gain[j], offset[j] = a, ym.mean() - a * xm.mean()
+    return gain, offset
+
+
+def adc_usage(program, index, x, in_bits=4, out_bits=4):
+    """How layer ``index``'s outputs use its neurons' ADC range for inputs x (the layer's own
+    inputs).
+
+    Returns
+    -------
+    dict
+        ``saturated``: fraction of nonzero codes at full scale; ``p99``: the 99th percentile of
+        |nonzero code| over full scale (near 1 uses the range; small wastes levels);
+        ``zero``: fraction of zero codes.
+    """
+    plan = program.plans[index]
+    rows, _ = program.layer_rows(index, x, in_bits)
+    mode, bits = program._block_mode(plan, out_bits)
+    levels = adc_levels(bits, mode, program.chip.neuron)
+    mags, n = [], 0
+    for blk in plan.blocks:
+        cfg = program.operating_point(blk, plan, in_bits, out_bits)
+        pl = blk.placements[0]
+        core = program.chip.cores[pl.core]
+        core.blocks[pl.block].neuron = cfg
+        codes = core.mvm_codes(rows[:, blk.r0:blk.r1], in_bits, bits, mode, block=pl.block,
+                               return_codes=True)
+        mags.append(np.abs(codes).ravel())
+        n += codes.size
+    mag = np.concatenate(mags)
+    nz = mag[mag > 0]
+    return {"saturated": float((nz >= levels).mean()) if nz.size else 0.0,
+            "p99": float(np.percentile(nz, 99) / levels) if nz.size else 0.0,
+            "zero": float(1 - nz.size / n)}
+
+
+def _model_outputs(program, index, rows, in_bits):
+    """What the layer's weights give for the quantised input rows (output units)."""
+    plan, layer = program.plans[index], program.layers[index]
+    M, b = layer.matrix()
+    y = (rows.astype(np.float64) * (plan.x_max / (2 ** in_bits - 1))) @ M
+    return y if b is None else y + b
+
+
+def calibrate_layer(program, index, x, *, in_bits=4, out_bits=4, head_bits=None,
+                    correction=True, adc_percentile=99.5, max_rows=20000, seed=0):
+    """Calibrate weighted layer ``index`` on x, its inputs as the chip delivers them (the output
+    of the stages before it, measured on the chip). See :func:`calibrate`; returns its per-layer
+    entry."""
+    plan = program.plans[index]
+    if head_bits and index == len(program.plans) - 1:
+        out_bits = head_bits
+    rng = np.random.default_rng(seed)
+    L = 2 ** in_bits - 1
+    before = adc_usage(program, index, x, in_bits, out_bits)
+    rows, _ = program.layer_rows(index, x, in_bits)
+    rows = rows[np.sort(rng.choice(len(rows), min(len(rows), max_rows), replace=False))]
+    plan.calib_rows = (rows / L).astype(np.float32)
+    plan.adc_percentile = float(adc_percentile)
+    single = plan.n_rseg == 1 and plan.activation in ("relu", "linear")
+    plan.adc_top = plan.out_top if (single and plan.activation == "relu") else None
+    plan.gain = plan.offset = None
+    program._op_cache.clear()
+    entry = {"layer": plan.name, "before": before}
+    if correction:
+        nonneg = plan.nonneg_input and bool(np.all(rows >= 0))
+        y_chip = program._mvm_rows(plan, rows, in_bits, out_bits, "output", nonneg)
+        y_model = _model_outputs(program, index, rows, in_bits)
+        if relu := single and plan.activation == "relu":
+            # compare codes with codes: a line through the ideal ADC's codes of the model's
+            # values has gain 1 exactly, one through the values themselves follows the staircase
+            levels = adc_levels(out_bits, "relu", program.chip.neuron)
+            step = plan.out_top / levels
+            y_model = np.clip(np.floor(y_model / step + 0.5), 0, levels) * step
+        top = np.abs(y_chip).max(axis=0, keepdims=True)           # full scale, output units
+        # samples are picked by the model's value, never by the chip's: a window on the
+        # measured codes (not cut, not saturated) would bias the fitted gain towards zero
+        guess = np.ones_like(top), np.zeros_like(top)
+        for margin in (0.25, 0.05):                  # a safe window, then one from the first fit
+            pred = guess[0] * y_model + guess[1]
+            lo = margin * top if relu else -(1 - margin) * top
+            valid = (pred > lo) & (pred < (1 - margin) * top)
+            gain, offset = fit_column_correction(y_chip, y_model, valid)
+            guess = gain[None, :], offset[None, :]
+        plan.gain, plan.offset = gain, offset
+        entry["gain_min"] = float(plan.gain.min())
+        entry["gain_max"] = float(plan.gain.max())
+        entry["mean_abs_offset"] = float(np.abs(plan.offset).mean())
+    entry["after"] = adc_usage(program, index, x, in_bits, out_bits)
+    return entry
+
+
+def calibrate(program, X, *, in_bits=4, out_bits=4, head_bits=None, samples=512,
+              correction=True, adc_percentile=99.5, max_rows=20000, seed=0, log=None):
+    """Model-driven calibration of ``program`` on training samples X (see the module text).
+
+    Parameters
+    ----------
+    program : ChipProgram
+        A compiled flat Sequential network.
+    X : array_like
+        Training inputs, (n,) + input shape; ``samples`` of them are used.
+    in_bits, out_bits, head_bits : int
+        The bits the program will run at (see :meth:`ChipProgram.run`).
+    correction : bool
+        Also fit the per-column linear correction.
+    adc_percentile : float
+        Percentile of |integrated voltage| put at the ADC's top for blocks without a model range.
+    max_rows : int
+        At most this many MVM rows (patches) per layer for the fits.
+    seed : int
+    log : callable, optional
+        Called with one line per layer.
+
+    Returns
+    -------
+    list of dict
+        Per layer: name, ADC usage before and after (:func:`adc_usage`), and the correction's
+        gain range and mean |offset| when fitted.
+    """
+    X = as_finite_array(X, "X")
+    samples = check_int(samples, "samples", 1, 10**6)
+    adc_percentile = check_range(adc_percentile, "adc_percentile", 0, 100, lo_open=True)
+    rng = np.random.default_rng(seed)
+    x = X[np.sort(rng.choice(len(X), min(samples, len(X)), replace=False))]
+    program.stages()                                   # checks the model is flat
+    report = []
+    for k, plan in enumerate(program.plans):
+        entry = calibrate_layer(program, k, x, in_bits=in_bits, out_bits=out_bits,
+                                head_bits=head_bits, correction=correction,
+                                adc_percentile=adc_percentile,
+                                max_rows=max_rows, seed=seed + k)
+        report.append(entry)
+        if log:
+            log(_describe(entry))
+        x = program.run_stages(x, k, k + 1, in_bits, out_bits)
+    return report
+
+
+def _describe(entry):
+    a, b = entry["before"], entry["after"]
+    text = (f"  {entry['layer']:<10s} ADC p99 {a['p99']:.2f} -> {b['p99']:.2f}, saturated "
+            f"{a['saturated']:.3f} -> {b['saturated']:.3f}")
+    if "gain_min" in entry:
+        text += f", column gains {entry['gain_min']:.3f}..{entry['gain_max']:.3f}"
+    return text
