@@ -7,15 +7,17 @@ with what the chip will actually see, one layer after the other, on samples of t
 1. Layer k's inputs are the chip's own outputs of layers 0..k-1 (already calibrated), not the
    float model's.
 2. Operating point: a layer whose ReLU runs in the neurons puts the model's output range (its
-   clip, or the float model's 99.9th percentile) at the top of the ADC, so the codes quantise
+   clip, or the float model's 99.9th percentile) at the top of the ADC (median column, on the
+   columns' conductance sums as programmed), so the codes quantise
    exactly the range the network was trained for; other blocks (partial sums, linear outputs)
    put the ``adc_percentile``-th percentile of the chip's integrated voltage at the top.
 3. Per-column linear correction: on the same samples, each output column's chip values y are
-   regressed on the values the layer's weights give for the same quantised inputs,
-   y = gain * y_model + offset (least squares over the samples whose predicted value lies well
-   inside the ADC range -- chosen by the model's value, not the chip's, so that the fit is not
-   biased by the cut and the saturation); the engine then applies (y - offset) / gain digitally before the activation
-   and the next layer. This removes the column-to-column gain spread (each column's conductance
+   regressed on the values the layer's weights give for the same quantised inputs (for a ReLU
+   layer, the ideal ADC's codes of them), y = gain * y_model + offset, by least squares over the
+   samples whose predicted value lies well inside the ADC range -- chosen by the model's value,
+   not the chip's, so that the cut and the saturation do not bias the fit. The engine applies
+   (y - offset) / gain digitally before the activation and the next layer (a ReLU layer's zero
+   codes stay zero). This removes the column-to-column gain spread (each column's conductance
    load differs from its nominal one) and offsets that the conductance errors leave.
 
 The chip's own quick method for V_read -- random +-1 inputs, V_read tuned until about half of the

@@ -88,9 +88,11 @@ class ChipProgram:
         L = 2 ** in_bits - 1
         single = len(core._phases(np.zeros((1, 1)), in_bits, base)) == 1
         if plan.adc_top is not None and plan.n_rseg == 1 and single:
-            # model-driven: the output value adc_top sits at the top of the ADC (median column)
-            s_nom = core._arrays(b)["fwd_s_nom"]
-            per_volt = base.c_ratio * core.device.g_range / (plan.w_max * s_nom)
+            # model-driven: the output value adc_top sits at the top of the ADC for the median
+            # column, on the columns' actual conductance loads (relaxed and faulty cells leave
+            # them 3-30 % below the targets' sums; the nominal sums would saturate early)
+            s_act = core.G[:, b.cols].sum(axis=0)
+            per_volt = base.c_ratio * core.device.g_range / (plan.w_max * s_act)
             level = float(np.median(per_volt)) * plan.adc_top * L / plan.x_max
         else:
             level = self._calibration_level(core, b, blk, plan, in_bits, mode, base)
@@ -214,9 +216,11 @@ class ChipProgram:
                            plan.nonneg_input and bool(np.all(x >= 0)))
         single = plan.n_rseg == 1 and plan.activation in ("relu", "linear")
         if plan.gain is not None:
-            y = (y - plan.offset) / plan.gain
             if single and plan.activation == "relu":
-                y = np.maximum(y, 0.0)
+                # a zero code says only "at or below the cut": it stays zero
+                y = np.where(y > 0, np.maximum((y - plan.offset) / plan.gain, 0.0), 0.0)
+            else:
+                y = (y - plan.offset) / plan.gain
         if not single:
             y = self._digital_activation(plan, y, out_bits)
         if isinstance(layer, Conv2d):
