@@ -57,7 +57,8 @@ def cmd_demo(args):
     chip = run_chip_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time)
     print()
     print("snn_neurram demo: a two-layer MLP compiled onto the 48-core chip")
-    print(f"  {chip['model']}; {chip['in_bits']}-bit inputs, {chip['out_bits']}-bit activations")
+    print(f"  {chip['model']}; on the chip {chip['in_bits']}-bit inputs, "
+          f"{chip['out_bits']}-bit activations, {chip['head_bits']}-bit outputs")
     print(chip["report"])
     print("accuracy")
     for name, value in chip["accuracy"].items():
@@ -155,6 +156,23 @@ def cmd_bench(args):
                   f"reduction; {versus}")
         print(f"figure: {result['figure']}")
         print(f"({result['seconds']:.1f} s)")
+    elif args.what == "classify":
+        from .classify_bench import ROWS, classify_benchmark
+
+        recipe = {k: v for k, v in (("chips", args.chips), ("epochs", args.epochs)) if v}
+        result = classify_benchmark(args.dataset, recipe=recipe, out=args.out, folder=args.data,
+                                    seed=args.seed, progress=sys.stderr.isatty())
+        acc = result["accuracy"]
+        print(f"{'':<32s}{'accuracy (%)':>14s}")
+        for key, label in ROWS.items():
+            v = acc[key]
+            text = (f"{100 * v['mean']:8.2f} ± {100 * v['std']:.2f}" if isinstance(v, dict)
+                    else f"{100 * v:8.2f}")
+            print(f"{label:<32s}{text:>14s}")
+        print(f"gap (quantised software - co-optimised chip): {result['gap_points']:.2f} points")
+        for name, path in result["figures"].items():
+            print(f"figure ({name}): {path}")
+        print(f"({result['seconds']:.1f} s)")
     if args.json:
         write_json(args.json, result)
     return 0
@@ -191,8 +209,12 @@ def build_parser():
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("bench", help="accuracy benchmarks (rbm: image recovery)")
-    p.add_argument("what", choices=["rbm"], help="which benchmark")
+    p = sub.add_parser("bench", help="accuracy benchmarks (rbm: image recovery; classify: "
+                       "co-optimisation steps and the eta sweep, needs the train extra)")
+    p.add_argument("what", choices=["rbm", "classify"], help="which benchmark")
+    p.add_argument("--chips", type=int, help="classify: simulated chips (default: the recipe's)")
+    p.add_argument("--epochs", type=int, help="classify: training epochs (default: the "
+                   "recipe's)")
     p.add_argument("--dataset", default="digits", help="digits or fashion-mnist")
     p.add_argument("--data", metavar="FOLDER", help="folder of the Fashion-MNIST IDX files")
     p.add_argument("--seed", type=int, default=0)

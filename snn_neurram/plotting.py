@@ -2,6 +2,7 @@
 its path."""
 
 import os
+import textwrap
 
 import numpy as np
 
@@ -226,3 +227,45 @@ def recovery_figure(examples, path, dataset=""):
                                   fontsize=9, loc="left")
     fig.suptitle(f"RBM image recovery ({dataset})", fontsize=10)
     return save_figure(fig, path)
+
+
+def classify_figures(result, folder):
+    """Two figures of ``snn-neurram bench classify``: the accuracy of each co-optimisation step
+    (bars, mean and std over chips) and the eta sweep (accuracy vs test-time weight noise for
+    networks trained at several eta). Returns {name: path}."""
+    from .classify_bench import ROWS
+
+    plt = _pyplot()
+    acc, ds = result["accuracy"], result["dataset"]
+    names = list(ROWS)
+    labels = [textwrap.fill(ROWS[k], 13, break_on_hyphens=False, break_long_words=False)
+              for k in names]
+    means = [acc[k]["mean"] if isinstance(acc[k], dict) else acc[k] for k in names]
+    stds = [acc[k]["std"] if isinstance(acc[k], dict) else 0.0 for k in names]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    colours = ["0.6", "0.45", "0.3", "tab:red", "tab:orange"] + ["tab:blue"] * 3
+    ax.bar(range(len(names)), 100 * np.array(means), yerr=100 * np.array(stds), color=colours,
+           capsize=3)
+    for i, (m, sd) in enumerate(zip(means, stds)):
+        ax.text(i, 100 * (m + sd) + 0.3, f"{100 * m:.1f}", ha="center", va="bottom", fontsize=8)
+    lo = max(0.0, 100 * min(means) - 10)
+    ax.set_ylim(lo, 100)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['model']} on {ds}: co-optimisation steps "
+                 f"(mean ± std over {len(acc['chip']['per_chip'])} chips)", fontsize=9)
+    paths = {"steps": save_figure(fig, os.path.join(folder, f"classify_{ds}.png"))}
+
+    sw = result["eta_sweep"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for eta, row, std in zip(sw["eta_train"], sw["accuracy"], sw["std"]):
+        ax.errorbar(sw["eta_test"], 100 * np.array(row), yerr=100 * np.array(std), marker="o",
+                    ms=3, capsize=2, label=f"trained at η = {eta:g}")
+    ax.set_xlabel("test-time weight noise η (σ / max|W|)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['model']} on {ds}: noise-aware training", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    paths["eta_sweep"] = save_figure(fig, os.path.join(folder, f"eta_sweep_{ds}.png"))
+    return paths
