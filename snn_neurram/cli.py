@@ -248,7 +248,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:    # bad input: one clear line
+    except (ValueError, FileNotFoundError, ImportError) as exc:   # one clear line
         print(f"snn-neurram {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,7 @@
 """Noise-aware training on the chip, and chip-in-the-loop progressive fine-tuning (digits)."""
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -100,3 +101,30 @@ def test_the_driver_interface_is_what_the_loop_uses(digits):
         class Three(ChipDriver):
             n_stages = 3
         progressive_finetune(Three(), net, X_tr[:50], y_tr[:50], log=None)
+
+
+def test_bench_classify_cli_end_to_end(tmp_path, capsys):
+    """A small run of `snn-neurram bench classify`: every row, a gap that is the rows'
+    difference, the eta sweep's grid, figures, and a rerun that reuses the checkpoints."""
+    import json
+
+    from snn_neurram.classify_bench import ROWS
+    from snn_neurram.cli import main
+
+    out, path = tmp_path / "bench", tmp_path / "r.json"
+    args = ["bench", "classify", "--dataset", "digits", "--epochs", "2", "--chips", "1",
+            "--out", str(out), "--json", str(path)]
+    assert main(args) == 0
+    r = json.loads(path.read_text())
+    assert set(ROWS) <= set(r["accuracy"])
+    co = r["accuracy"]["chip_co_optimised"]
+    assert len(co["per_chip"]) == 1 and 0.1 < co["mean"] <= 1.0
+    assert r["gap_points"] == pytest.approx(100 * (r["accuracy"]["quantised"] - co["mean"]))
+    sweep = r["eta_sweep"]
+    assert np.shape(sweep["accuracy"]) == (len(sweep["eta_train"]), len(sweep["eta_test"]))
+    assert all(os.path.exists(p) for p in r["figures"].values())
+    assert "gap (quantised software - co-optimised chip)" in capsys.readouterr().out
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")}
+    assert len(stamps) == len(sweep["eta_train"])
+    assert main(args) == 0                                     # checkpoints are reused
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")} == stamps
