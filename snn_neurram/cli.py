@@ -129,7 +129,12 @@ def cmd_compare(args):
                             out_bits=args.out_bits, seed=args.seed, out_dir=args.out,
                             test_samples=args.test_samples, folder=args.data)
     print(f"float software accuracy {100 * result['float_accuracy']:.2f} %")
-    for name, path in result["figures"].items():
+    return _finish(result, args)
+
+
+def _finish(result, args):
+    """Print the figures' paths and the run time, write the JSON if asked; exit status 0."""
+    for name, path in result.get("figures", {}).items():
         print(f"figure ({name}): {path}")
     print(f"({result['seconds']:.1f} s)")
     if args.json:
@@ -170,9 +175,7 @@ def cmd_bench(args):
                     else f"{100 * v:8.2f}")
             print(f"{label:<32s}{text:>14s}")
         print(f"gap (quantised software - co-optimised chip): {result['gap_points']:.2f} points")
-        for name, path in result["figures"].items():
-            print(f"figure ({name}): {path}")
-        print(f"({result['seconds']:.1f} s)")
+        return _finish(result, args)
     if args.json:
         write_json(args.json, result)
     return 0

@@ -32,8 +32,8 @@ __all__ = ["QuantNet", "Stage", "export", "NOISE_MODES"]
 NOISE_MODES = ("relative", "device", None)
 _DIGITAL = ("MaxPool2d", "AvgPool2d", "Flatten")
 _SUPPORTED = "Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten"
-#: Clip of a ReLU stage before calibration (output units).
-PLACEHOLDER_CLIP = 6.0
+#: Starting clip of a ReLU stage until its first data calibration (output units).
+INITIAL_CLIP = 6.0
 
 
 def _digital_module(spec):
@@ -72,7 +72,7 @@ class Stage(nn.Module):
         self.relu = layer.activation == "relu"
         self.act_bits = act_bits
         if self.relu:
-            start = PLACEHOLDER_CLIP if clip is None else float(clip)
+            start = INITIAL_CLIP if clip is None else float(clip)
             self.clip = nn.Parameter(torch.tensor(start, dtype=torch.float32))
         else:
             self.register_parameter("clip", None)
