@@ -1,26 +1,25 @@
 """snn_neurram: spiking, Boltzmann and conventional networks on a simulated NeuRRAM chip.
 
-The layers, bottom up: :mod:`~snn_neurram.device` (RRAM cells), :mod:`~snn_neurram.mapping`
-(weights <-> conductance pairs), :mod:`~snn_neurram.neuron` (the voltage-mode neuron and its ADC),
-:mod:`~snn_neurram.core` (one 256 x 256 transposable array with its neurons), and the chip:
-:class:`Chip`, :func:`compile` (layers -> blocks -> cores) and the batch engine
-(:class:`ChipProgram`). Sampling models: :class:`RBM` and :class:`BoltzmannMachine`.
+The package in layers, bottom up (see docs/architecture.md): :mod:`~snn_neurram.physics`
+(RRAM cells, weight mapping, the voltage-mode neuron and its ADC, encoders), :mod:`~snn_neurram.nn`
+(layers and the model graph), :mod:`~snn_neurram.hw` (:class:`Core`, :class:`Chip`),
+:mod:`~snn_neurram.compiler` (plans), :mod:`~snn_neurram.engines` (batch, spiking, RBM, Brian2),
+:mod:`~snn_neurram.analysis` (energy, calibration, fine-tuning, persistence) and the facade
+:class:`ChipProgram` that :func:`compile` returns. Sampling models: :class:`RBM` and
+:class:`BoltzmannMachine`.
 """
 
-__version__ = "0.1.0"
-
-from .chip import Chip
-from .compiler import compile
-from .core import Core
-from .device import RRAMDevice
+from ._version import __version__
+from .engines.rbm import RBM, BoltzmannMachine
 from .errors import CapacityError, ProgramFileError
-from .layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Residual, Sequential
-from .mapping import from_conductances, to_conductances
-from .neuron import NeuronConfig
-from .persist import load
-from .program import ChipProgram
-from .rbm import RBM, BoltzmannMachine
-from .torch_import import from_torch
+from .hw.chip import Chip
+from .hw.core import Core
+from .nn.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Residual, Sequential
+from .nn.torch_import import from_torch
+from .physics.device import RRAMDevice
+from .physics.mapping import from_conductances, to_conductances
+from .physics.neuron import NeuronConfig
+from .program import ChipProgram, compile, load
 
 __all__ = ["Core", "RRAMDevice", "NeuronConfig", "Chip", "compile", "load", "ChipProgram",
            "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",

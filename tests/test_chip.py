@@ -75,19 +75,22 @@ def test_dense_layers_equal_float_within_adc_steps(rng):
     in_bits, out_bits = 4, 8
     L = 2 ** in_bits - 1
     h = x
-    for layer, plan in zip((l1, l2), prog.plans):
-        y = prog._run_weighted(plan, layer, h.astype(np.float32), in_bits, out_bits, "output")
+    for k, (layer, plan) in enumerate(zip((l1, l2), prog.plans)):
+        y = prog.run_stages(h, k, k + 1, in_bits, out_bits)
+
+        def unit(blk):
+            pl = blk.placements[0]
+            return np.abs(prog.chip.cores[pl.core].output_unit(
+                in_bits, block=pl.block, neuron=prog.operating_point(blk, plan, in_bits,
+                                                                     out_bits)))
         hq = np.clip(np.rint(h / plan.x_max * L), -L, L) * plan.x_max / L
         ref = layer.forward_float(hq)
         if plan.n_rseg == 1:
-            bound = np.abs(prog.chip.cores[plan.blocks[0].placements[0].core].output_unit(
-                in_bits, block=plan.blocks[0].placements[0].block))
+            bound = unit(plan.blocks[0])
         else:
             bound = 0.5 * plan.out_top / (2 ** out_bits - 1)
             for blk in plan.blocks:
-                pl = blk.placements[0]
-                bound = bound + 0.5 * np.abs(prog.chip.cores[pl.core].output_unit(
-                    in_bits, block=pl.block))
+                bound = bound + 0.5 * unit(blk)
         assert np.all(np.abs(y - ref) <= bound * (1 + 1e-6) + 1e-9), plan.name
         h = layer.forward_float(h)          # the calibration saw the float activations
 

@@ -1,14 +1,5 @@
-"""The Brian2 engine: NeuRRAM neurons and RRAM synapses as Brian2 objects.
+"""Old package path, kept so that user code keeps working: the Brian2 engine is
+:mod:`snn_neurram.engines.brian`."""
 
-``NeuRRAMNeurons`` (a ``NeuronGroup``), ``RRAMSynapses`` and ``TransposableSynapses`` (``Synapses``)
-drop into any Brian2 ``Network`` with monitors, ``PoissonGroup``, ``SpikeGeneratorGroup`` and
-``TimedArray`` inputs. ``from_core`` turns a programmed :class:`snn_neurram.Core` into these
-objects. Importing this module imports Brian2.
-"""
-
-from .builder import CoreCircuit, bit_serial_pulses, from_core
-from .neurons import MODES, NeuRRAMNeurons
-from .synapses import RRAMSynapses, TransposableSynapses, program_pairs
-
-__all__ = ["NeuRRAMNeurons", "RRAMSynapses", "TransposableSynapses", "from_core", "CoreCircuit",
-           "bit_serial_pulses", "program_pairs", "MODES"]
+from snn_neurram.engines.brian import *  # noqa: F401,F403
+from snn_neurram.engines.brian import __all__  # noqa: F401

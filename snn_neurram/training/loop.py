@@ -83,7 +83,7 @@ def evaluate_draws(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=
     try:
         for d in range(draws):
             if eta is not None:
-                net._frozen_noise = [net.draw_noise(k, "relative", eta, gen)
+                net.frozen_noise = [net.draw_noise(k, "relative", eta, gen)
                                      for k in range(net.n_stages)]
             elif d > 0:
                 acc[d] = acc[0]
@@ -94,7 +94,7 @@ def evaluate_draws(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=
                 correct += int((out.argmax(1) == yt[i:i + batch_size]).sum())
             acc[d] = correct / len(Xt)
     finally:
-        net._frozen_noise = None
+        net.frozen_noise = None
         net.train(was_training)
     return acc
 

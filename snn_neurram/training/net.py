@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
-from ..device import RRAMDevice
-from ..layers import Conv2d, Dense, Sequential, layer_from_dict
+from ..physics.device import RRAMDevice
+from ..nn.layers import Conv2d, Dense, Sequential, layer_from_dict
 from .quant import MIN_CLIP, clipped_relu, quantize_input
 from .spread import weight_noise_sigma
 
@@ -155,7 +155,7 @@ class QuantNet(nn.Module):
         self.name = model.name
         self.test_eta = None
         self.generator = torch.Generator().manual_seed(self.seed)
-        self._frozen_noise = None
+        self.frozen_noise = None
 
         pre, groups = [], []
         for layer in _flat_layers(model):
@@ -267,8 +267,8 @@ class QuantNet(nn.Module):
         return sigma * torch.randn(W.shape, generator=gen, dtype=W.dtype)
 
     def _noise(self, k):
-        if self._frozen_noise is not None:
-            return self._frozen_noise[k]
+        if self.frozen_noise is not None:
+            return self.frozen_noise[k]
         if self.training:
             return None if self.noise is None else self.draw_noise(k, self.noise)
         if self.test_eta is not None:

@@ -21,8 +21,8 @@ write-verify); stuck-at faults and drift are not Gaussian spreads and are left o
 import numpy as np
 
 from .._checks import as_finite_array, check_range
-from ..device import RRAMDevice
-from ..mapping import conductance_pair, weight_scale
+from ..physics.device import RRAMDevice
+from ..physics.mapping import conductance_pair, weight_scale
 
 __all__ = ["conductance_sigma", "weight_noise_sigma"]
 

@@ -17,100 +17,29 @@ Calibration. The float model runs on calibration inputs; each layer's input rang
 99.9th percentile of |input| (``range_percentile``) -- unless the layer states its own
 ``x_max``; a clipped ReLU's output range is [0, clip] -- and each block's operating point is set so
 that the 99.5th percentile (``adc_percentile``) of its integrated voltage reaches the top of the
-ADC range (see :meth:`ChipProgram.operating_point`).
+ADC range (see :func:`snn_neurram.compiler.operating.operating_point`).
 """
 
-from dataclasses import dataclass, field
+from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
-from ._checks import as_finite_array, check_int, check_range
-from .chip import Chip
-from .errors import CapacityError
-from .layers import Conv2d, Dense, Residual, Sequential
-from .mapping import to_conductances, weight_scale
+from .._checks import as_finite_array, check_int, check_range
+from ..errors import CapacityError
+from ..hw.chip import Chip
+from ..nn.graph import weighted_layers
+from ..nn.layers import Conv2d, Dense, Residual, Sequential, activation_fn
+from ..nn.torch_import import from_torch
+from ..physics.mapping import to_conductances, weight_scale
+from .operating import set_calibration_rows
+from .plan import BlockPlan, LayerPlan, Placement, ProgramPlan
 
-__all__ = ["compile", "Placement", "BlockPlan", "LayerPlan", "weighted_layers"]
+__all__ = ["compile_plan", "reprogram_layer", "PAIRS", "COLS"]
 
 PAIRS = 128
 COLS = 256
-
-
-@dataclass
-class Placement:
-    """Where one copy of a block lives: core index, block index on that core, origin."""
-
-    core: int
-    block: int
-    row: int
-    col: int
-
-
-@dataclass
-class BlockPlan:
-    """A core-sized piece of a layer's matrix."""
-
-    layer: int
-    rseg: int
-    cseg: int
-    r0: int
-    r1: int
-    c0: int
-    c1: int
-    pairs: int                      # row pairs on the core, bias rows included
-    has_bias: bool
-    placements: list = field(default_factory=list)
-
-    @property
-    def shape(self):
-        return (self.pairs, self.c1 - self.c0)
-
-
-@dataclass
-class LayerPlan:
-    """How one weighted layer is split over the chip."""
-
-    index: int
-    name: str
-    kind: str
-    n_in: int
-    n_out: int
-    activation: str
-    x_max: float
-    out_top: float
-    w_max: float
-    n_rseg: int
-    n_cseg: int
-    nonneg_input: bool
-    mvms_per_input: int
-    blocks: list = field(default_factory=list)
-    calib_rows: object = None       # sample of the layer's MVM inputs / x_max, in [-1, 1]
-    adc_percentile: float = 99.5
-    adc_top: object = None          # model-driven: output value at the top of the neurons' ADC
-    gain: object = None             # per-column linear correction y <- (y - offset) / gain
-    offset: object = None
-
-
-def weighted_layers(model):
-    """The Dense and Conv2d layers of a model, in execution order (depth first)."""
-    out = []
-
-    def walk(node):
-        if isinstance(node, (Dense, Conv2d)):
-            out.append(node)
-        elif isinstance(node, Sequential):
-            for layer in node.layers:
-                walk(layer)
-        elif isinstance(node, Residual):
-            walk(node.body)
-            if node.shortcut is not None:
-                walk(node.shortcut)
-        elif isinstance(node, (list, tuple)):
-            for layer in node:
-                walk(layer)
-
-    walk(model)
-    return out
 
 
 def _as_sequential(model):
@@ -119,7 +48,6 @@ def _as_sequential(model):
     if isinstance(model, (list, tuple)):
         return Sequential(*model)
     if type(model).__module__.startswith("torch"):
-        from .torch_import import from_torch
         return from_torch(model)
     raise ValueError(f"model must be a Sequential, a list of layers or a torch nn.Module "
                      f"(got {type(model).__name__})")
@@ -135,14 +63,12 @@ def _record_inputs(model, x, layers):
             inputs[ids[id(node)]] = x
             pre = node.preactivation(x)
             outputs[ids[id(node)]] = pre
-            from .layers import activation_fn
             return activation_fn(node.activation, pre, node.clip)
         if isinstance(node, Sequential):
             for layer in node.layers:
                 x = run(layer, x)
             return x
         if isinstance(node, Residual):
-            from .layers import activation_fn
             s = x if node.shortcut is None else run(node.shortcut, x)
             return activation_fn(node.activation, run(node.body, x) + s, node.clip)
         return node.forward_float(x)
@@ -213,8 +139,10 @@ class _Packer:
         self.occupied[ci][r:r + h, c:c + w] = False
 
 
-def compile(model, chip, *, calibration=None, input_shape=None, replicate=False,
-            calibration_size=256, range_percentile=99.9, adc_percentile=99.5, seed=0):
+def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
+                 input_shape: tuple[int, ...] | None = None, replicate: bool = False,
+                 calibration_size: int = 256, range_percentile: float = 99.9,
+                 adc_percentile: float = 99.5, seed: int = 0) -> ProgramPlan:
     """Map a network onto a chip and program it.
 
     Parameters
@@ -242,10 +170,8 @@ def compile(model, chip, *, calibration=None, input_shape=None, replicate=False,
 
     Returns
     -------
-    ChipProgram
+    ProgramPlan
     """
-    from .program import ChipProgram
-
     if not isinstance(chip, Chip):
         raise ValueError(f"chip must be a Chip (got {type(chip).__name__})")
     model = _as_sequential(model)
@@ -324,8 +250,8 @@ def compile(model, chip, *, calibration=None, input_shape=None, replicate=False,
         for (pl, _), k in zip(items, idx):
             pl.block = k
 
-    program = ChipProgram(model, chip, plans, layers)
-    program.calibrate(inputs, rng, percentile=adc_percentile)
+    program = ProgramPlan(model, chip, plans, layers)
+    set_calibration_rows(program, inputs, rng, percentile=adc_percentile)
     return program
 
 
@@ -353,3 +279,45 @@ def _replicate(plans, packer, n_cores):
             trial.append((blk, Placement(ci, -1, r, c)))
         for blk, pl in trial:
             blk.placements.append(pl)
+
+
+def reprogram_layer(program: ProgramPlan, index: int, W: Any, b: Any = None, *,
+                    x_max: float | None = None, clip: float | None = None) -> None:
+    """Write new weights for weighted layer ``index`` into its cells (every block and replica,
+    by write-verify; the other cells of the cores stay as they are).
+
+    W and b have the layer's own shapes (Dense (in, out); Conv2d (out, in, kh, kw)); w_max
+    follows the new weights. ``x_max`` (the layer's input range) and ``clip`` (its ReLU's range)
+    change with them when given. The layer's per-column correction is dropped (it described the
+    old cells) and its operating points are found again; calibrate the layer afterwards
+    (:func:`snn_neurram.analysis.calibration.calibrate_layer`) for the model-driven ones.
+    """
+    index = check_int(index, "index", 0, len(program.plans) - 1)
+    plan, layer = program.plans[index], program.layers[index]
+    W = as_finite_array(W, "W", shape=layer.W.shape)
+    if (b is None) != (layer.b is None):
+        raise ValueError("b must be given exactly when the layer has a bias")
+    layer.W = W
+    if b is not None:
+        layer.b = as_finite_array(b, "b", ndim=1, shape=layer.b.shape)
+    if x_max is not None:
+        old = plan.x_max
+        plan.x_max = layer.x_max = check_range(x_max, "x_max", 0, None, lo_open=True)
+        if plan.calib_rows is not None:
+            plan.calib_rows = np.clip(plan.calib_rows * (old / plan.x_max), -1, 1)
+    if clip is not None:
+        layer.clip = check_range(clip, "clip", 0, None, lo_open=True)
+        if plan.activation == "relu":
+            plan.out_top = layer.clip
+            if plan.adc_top is not None:
+                plan.adc_top = layer.clip
+    M, bias = layer.matrix()
+    plan.w_max = weight_scale(M, program.chip.percentile)
+    for blk in plan.blocks:
+        for pl in blk.placements:
+            program.chip.cores[pl.core].reprogram_block(
+                pl.block, M[blk.r0:blk.r1, blk.c0:blk.c1],
+                None if not blk.has_bias else bias[blk.c0:blk.c1], w_max=plan.w_max,
+                x_max=plan.x_max)
+    plan.gain = plan.offset = None
+    plan.forget_operating_points()

@@ -1,0 +1,271 @@
+"""Figures. Uses matplotlib's non-interactive Agg backend; every function saves a PNG and returns
+its path."""
+
+import os
+import textwrap
+
+import numpy as np
+
+__all__ = ["save_figure", "core_demo_figure"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path):
+    """Save ``fig`` to ``path`` atomically (a temporary file renamed into place) and close it."""
+    plt = _pyplot()
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def core_demo_figure(g_programmed_uS, g_relaxed_uS, read_time_s, ideal, chip, path):
+    """Conductance histograms before/after relaxation and chip-vs-ideal outputs, side by side.
+
+    Parameters
+    ----------
+    g_programmed_uS, g_relaxed_uS : array_like
+        Conductances of the used cells right after write-verify and at the read time (uS).
+    read_time_s : float
+        Time of the second histogram (s).
+    ideal, chip : array_like
+        Software outputs and the core's outputs for the same inputs.
+    path : str
+        PNG file to write.
+    """
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    bins = np.linspace(0, max(45.0, float(np.max(g_relaxed_uS))), 91)
+    ax1.hist(g_programmed_uS, bins=bins, alpha=0.6, label="after write-verify")
+    ax1.hist(g_relaxed_uS, bins=bins, alpha=0.6, label=f"after relaxation ({read_time_s:g} s)")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("conductance (uS)")
+    ax1.set_ylabel("cells")
+    ax1.set_title("Programmed conductances")
+    ax1.legend()
+    ideal = np.ravel(ideal)
+    chip = np.ravel(chip)
+    ax2.plot(ideal, chip, ".", ms=2, alpha=0.4)
+    lim = [min(ideal.min(), chip.min()), max(ideal.max(), chip.max())]
+    ax2.plot(lim, lim, "k--", lw=1, label="chip = software")
+    ax2.set_xlabel("software output  x W + b")
+    ax2.set_ylabel("core output")
+    ax2.set_title("Core MVM against software")
+    ax2.legend()
+    return save_figure(fig, path)
+
+
+def core_grid_figure(program, path):
+    """The chip's 8 x 6 core grid with every block drawn where it sits, coloured by layer.
+
+    Each core is a square of 256 columns (across) by 128 row pairs (down); a block is a
+    rectangle at its row and column offset, labelled with its layer's index.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    chip = program.chip
+    nx, ny = chip.GRID
+    fig, ax = plt.subplots(figsize=(nx * 1.35 + 2.5, ny * 1.35))
+    cmap = plt.get_cmap("tab20")
+    n_layers = len(program.plans)
+    for c in range(chip.MAX_CORES):
+        gx, gy = c % nx, c // nx
+        present = c < chip.n_cores
+        ax.add_patch(Rectangle((gx, ny - 1 - gy), 0.92, 0.92, fill=present, fc="#f4f4f4",
+                               ec="#555" if present else "#ccc", lw=1, hatch=None if present
+                               else "//"))
+        ax.text(gx + 0.02, ny - 1 - gy + 0.94, f"{c}", fontsize=6, color="#666", va="bottom")
+    handles = {}
+    for p in program.plans:
+        color = cmap(p.index % 20)
+        for b in p.blocks:
+            for r, pl in enumerate(b.placements):
+                gx, gy = pl.core % nx, pl.core // nx
+                x0 = gx + 0.92 * pl.col / 256
+                y0 = ny - 1 - gy + 0.92 * (1 - (pl.row + b.pairs) / 128)
+                rect = Rectangle((x0, y0), 0.92 * (b.c1 - b.c0) / 256, 0.92 * b.pairs / 128,
+                                 fc=color, ec="k", lw=0.3, alpha=1.0 if r == 0 else 0.55)
+                ax.add_patch(rect)
+                handles.setdefault(p.index, (rect, f"{p.index}: {p.name} {p.n_in}x{p.n_out}"))
+    ax.set_xlim(-0.05, nx)
+    ax.set_ylim(-0.05, ny + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    used = {pl.core for p in program.plans for b in p.blocks for pl in b.placements}
+    mappings = sum(len(b.placements) for p in program.plans for b in p.blocks)
+    ax.set_title(f"{len(used)} of {chip.n_cores} cores, {mappings} mappings "
+                 f"({n_layers} layers; pale = replica)", fontsize=10)
+    if handles:
+        items = [handles[k] for k in sorted(handles)]
+        ax.legend([h for h, _ in items], [t for _, t in items], loc="center left",
+                  bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    return save_figure(fig, path)
+
+
+def energy_figure(acc, path, title=None):
+    """Stacked bars of the energy per inference of every layer, by component, with the latency
+    of each layer as a line on a second axis."""
+    plt = _pyplot()
+    layers = acc["layers"]
+    comps = list(acc["energy_by_component_j"])
+    names = [L["name"] for L in layers]
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(layers) + 3), 4.2))
+    bottom = np.zeros(len(layers))
+    for c in comps:
+        vals = np.array([1e9 * L["energy_by_component_j"][c] for L in layers])
+        ax.bar(x, vals, bottom=bottom, label=c.replace("_", " "))
+        bottom += vals
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("energy per inference (nJ)")
+    ax2 = ax.twinx()
+    ax2.plot(x, [1e6 * L["latency_s"] for L in layers], "k.-", label="latency (right axis)")
+    ax2.set_ylabel("latency (us)")
+    ax2.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()
+    extra = ax2.get_legend_handles_labels()
+    ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper left",
+              bbox_to_anchor=(1.12, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title or f"{1e9 * acc['energy_per_inference_j']:.1f} nJ, "
+                 f"{1e6 * acc['latency_per_inference_s']:.0f} us per inference, "
+                 f"{acc['tops_per_w']:.2f} TOPS/W ({acc['in_bits']}-bit in, "
+                 f"{acc['out_bits']}-bit out)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def comparison_figure(rows, float_accuracy, dataset, path):
+    """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
+    over its time steps."""
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    groups = {}
+    for r in rows:
+        key = "ANN (bit-serial)" if r["mode"] == "ann" else f"SNN, {r['coding']} coding"
+        groups.setdefault(key, []).append(r)
+    for ax, field, scale, label in ((axes[0], "latency_us", 1.0,
+                                     "latency per inference (us, chip time)"),
+                                    (axes[1], "energy_uj", 1e3, "energy per inference (nJ)")):
+        for key, rs in groups.items():
+            xs = [r[field] * scale for r in rs]
+            ys = [100 * r["accuracy"] for r in rs]
+            ax.plot(xs, ys, "o-", label=key)
+            for r, xv, yv in zip(rs, xs, ys):
+                tag = f"{r['in_bits']}b" if r["mode"] == "ann" else f"T={r['steps']}"
+                ax.annotate(tag, (xv, yv), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.axhline(100 * float_accuracy, color="k", ls="--", lw=1, label="float software")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Spiking vs multi-bit inference on NeuRRAM ({dataset})", fontsize=11)
+    return save_figure(fig, path)
+
+
+def raster_figure(result, path, max_neurons=128):
+    """Spikes of one input, layer by layer (an SNNResult recorded with ``record_raster``)."""
+    plt = _pyplot()
+    n = len(result.raster)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.8 * n + 0.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    for k, (ax, spikes, name) in enumerate(zip(axes, result.raster, result.layer_names)):
+        spikes = spikes[:, :max_neurons]
+        if k == n - 1 and not spikes.any():         # a non-firing output: its membrane
+            for j, trace in enumerate(result.readout[0].T):
+                ax.plot(trace, lw=1, label=str(j))
+            ax.set_ylabel(f"{name}\nmembrane", fontsize=8)
+            ax.legend(fontsize=6, ncol=5, loc="upper left")
+            continue
+        t, i = np.nonzero(spikes)
+        ax.plot(t, i, "|", ms=3, color="k")
+        ax.set_ylabel(f"{name}\n({spikes.shape[1]})", fontsize=8)
+        ax.set_ylim(-1, spikes.shape[1])
+    axes[-1].set_xlabel("time step (neuron cycle)")
+    axes[0].set_title(f"{result.coding} coding, {result.steps} steps: spikes of one input",
+                      fontsize=10)
+    return save_figure(fig, path)
+
+
+def recovery_figure(examples, path, dataset=""):
+    """Rows: corrupted, recovered on the chip, recovered in software, original; a block of
+    columns per corruption."""
+    plt = _pyplot()
+    kinds = list(examples)
+    n = len(examples[kinds[0]][0])
+    fig, axes = plt.subplots(4, n * len(kinds), figsize=(1.1 * n * len(kinds) + 1, 4.8))
+    labels = ["corrupted", "chip", "software", "original"]
+    for kc, kind in enumerate(kinds):
+        for r, imgs in enumerate(examples[kind]):
+            for i, img in enumerate(imgs):
+                side = int(round(np.sqrt(img.size)))
+                ax = axes[r, kc * n + i]
+                ax.imshow(np.asarray(img).reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if kc * n + i == 0:
+                    ax.set_ylabel(labels[r], fontsize=8)
+        axes[0, kc * n].set_title({"bottom": "bottom third grey", "flip": "20 % flipped"}[kind],
+                                  fontsize=9, loc="left")
+    fig.suptitle(f"RBM image recovery ({dataset})", fontsize=10)
+    return save_figure(fig, path)
+
+
+def classify_figures(result, folder, rows):
+    """Two figures of ``snn-neurram bench classify``: the accuracy of each co-optimisation step
+    (bars, mean and std over chips; ``rows`` maps each step's key to its label) and the eta
+    sweep (accuracy vs test-time weight noise for networks trained at several eta). Returns
+    {name: path}."""
+    plt = _pyplot()
+    acc, ds = result["accuracy"], result["dataset"]
+    names = list(rows)
+    labels = [textwrap.fill(rows[k], 13, break_on_hyphens=False, break_long_words=False)
+              for k in names]
+    means = [acc[k]["mean"] if isinstance(acc[k], dict) else acc[k] for k in names]
+    stds = [acc[k]["std"] if isinstance(acc[k], dict) else 0.0 for k in names]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    colours = ["0.6", "0.45", "0.3", "tab:red", "tab:orange"] + ["tab:blue"] * 3
+    ax.bar(range(len(names)), 100 * np.array(means), yerr=100 * np.array(stds), color=colours,
+           capsize=3)
+    for i, (m, sd) in enumerate(zip(means, stds)):
+        ax.text(i, 100 * (m + sd) + 0.3, f"{100 * m:.1f}", ha="center", va="bottom", fontsize=8)
+    lo = max(0.0, 100 * min(means) - 10)
+    ax.set_ylim(lo, 100)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['model']} on {ds}: co-optimisation steps "
+                 f"(mean ± std over {len(acc['chip']['per_chip'])} chips)", fontsize=9)
+    paths = {"steps": save_figure(fig, os.path.join(folder, f"classify_{ds}.png"))}
+
+    sw = result["eta_sweep"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for eta, row, std in zip(sw["eta_train"], sw["accuracy"], sw["std"]):
+        ax.errorbar(sw["eta_test"], 100 * np.array(row), yerr=100 * np.array(std), marker="o",
+                    ms=3, capsize=2, label=f"trained at η = {eta:g}")
+    ax.set_xlabel("test-time weight noise η (σ / max|W|)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['model']} on {ds}: noise-aware training", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    paths["eta_sweep"] = save_figure(fig, os.path.join(folder, f"eta_sweep_{ds}.png"))
+    return paths

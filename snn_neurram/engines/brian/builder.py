@@ -1,0 +1,150 @@
+"""Build Brian2 objects from a programmed :class:`~snn_neurram.Core`, conductances unchanged.
+
+:func:`from_core` returns a :class:`CoreCircuit`: the core's rows and columns as
+:class:`NeuRRAMNeurons`, the programmed cells as one :class:`TransposableSynapses`, the cells
+outside the mapped block added to the lines' loads, and bit-serial pulse inputs on either side.
+``CoreCircuit.forward`` / ``backward`` run a batch of MVMs through Brian2 the way ``Core.forward``
+/ ``backward`` run them through the batch engine.
+"""
+
+import brian2 as b2
+import numpy as np
+
+from ..._checks import as_finite_array, check_choice, check_int
+from ...physics.encoding import bit_serial_codes
+from ...physics.neuron import cycle_coefficients, phase_split, quantize_inputs
+from .neurons import MODES, NeuRRAMNeurons
+from .synapses import TransposableSynapses
+
+__all__ = ["from_core", "CoreCircuit", "bit_serial_pulses"]
+
+
+def bit_serial_pulses(q, in_bits, pulse_multiplier=1):
+    """Ternary pulses per cycle of a batch of signed integer codes q (batch, lines), input after
+    input: (batch * cycles, lines), in the order of :func:`snn_neurram.encoding.bit_serial`."""
+    per_step = bit_serial_codes(q, in_bits, pulse_multiplier)          # (cycles, batch, lines)
+    return per_step.transpose(1, 0, 2).reshape(-1, q.shape[1]).astype(float)
+
+
+class CoreCircuit:
+    """A core's conductances as Brian2 objects, with bit-serial pulse drivers.
+
+    Attributes
+    ----------
+    rows : NeuRRAMNeurons
+        One neuron per row pair in use (inputs, then bias rows): the backward outputs.
+    cols : NeuRRAMNeurons
+        One neuron per column in use: the forward outputs.
+    synapses : TransposableSynapses
+    network : brian2.Network
+        Holds the objects above plus the pulse drivers; add monitors to it freely.
+    """
+
+    def __init__(self, core, device=None, codeobj_class=None, block=0):
+        self.core = core
+        b = core.get_block(block)
+        self.block = block
+        P, N = b.n_pairs, b.n_out
+        dev = core.device if device is None else device
+        G = core.G
+        kw = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
+        sigma = dev.read_noise_sigma if dev.read_noise else 0.0
+        self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
+                                   backward=True, **kw)
+        self.cols = NeuRRAMNeurons(N, b.neuron, mode="linear", read_noise=sigma, **kw)
+        self.synapses = TransposableSynapses(
+            self.rows, self.cols, conductances=tuple(g[:, b.cols] for g in core.pair_rows(b)),
+            device=dev,
+            **kw)
+        # cells of the lines outside the mapped block still load them
+        mine = np.zeros(G.shape[0], bool)
+        mine[2 * b.row:2 * (b.row + P)] = True
+        idle_rows = G[~mine][:, b.cols]
+        self.cols.add_idle_load(idle_rows.sum(axis=0), (idle_rows ** 2).sum(axis=0))
+        others = np.ones(G.shape[1], bool)
+        others[b.cols] = False
+        for line, rows_ in zip(("_p", "_m"), core.pair_rows(b)):
+            rest = rows_[:, others]
+            self.rows.add_idle_load(rest.sum(axis=1), (rest ** 2).sum(axis=1), line=line)
+        # pulse drivers: override the outputs y of the driving side each cycle
+        drive = "y = pulses(t - t_start, i)"
+        self.row_drive = self.rows.run_regularly(drive, when="groups", order=-20,
+                                                 name=self.rows.name + "_drive")
+        self.col_drive = self.cols.run_regularly(drive, when="groups", order=-20,
+                                                 name=self.cols.name + "_drive")
+        self.v_rows = b2.StateMonitor(self.rows, "v_out", record=True, when="end")
+        self.v_cols = b2.StateMonitor(self.cols, "v_out", record=True, when="end")
+        self.y_rows = b2.StateMonitor(self.rows, "y", record=True, when="end")
+        self.y_cols = b2.StateMonitor(self.cols, "y", record=True, when="end")
+        self.network = b2.Network(self.rows, self.cols, self.synapses, self.v_rows, self.v_cols,
+                                  self.y_rows, self.y_cols)
+
+    def _run(self, x, in_bits, out_bits, activation, direction, x_max, pad):
+        core = self.core
+        b = core.get_block(self.block)
+        cfg = b.neuron
+        in_bits = check_int(in_bits, "in_bits", 1, 8)
+        if len(phase_split(in_bits, cfg.max_phase_bits)) > 1:
+            raise ValueError(f"the Brian2 engine runs single-phase MVMs: in_bits <= "
+                             f"{cfg.max_phase_bits} (got {in_bits})")
+        check_choice(activation, "activation", tuple(m for m in MODES if m != "lif"))
+        if direction == "forward":
+            drive, out = self.rows, self.cols
+            q = quantize_inputs(as_finite_array(x, "x", ndim=2, shape=(None, b.n_in)),
+                                in_bits, b.mapping.x_max)
+            q = np.hstack([q, np.full((len(q), b.n_bias_rows), 2.0 ** in_bits - 1)])
+            x_scale = b.mapping.x_max
+        else:
+            drive, out = self.cols, self.rows
+            q = quantize_inputs(as_finite_array(x, "y", ndim=2, shape=(None, b.n_out)),
+                                in_bits, x_max)
+            if pad == "alternate":
+                raise ValueError("pad='alternate' is not modelled by the Brian2 builder")
+            x_scale = x_max
+        batch = len(q)
+        cycles = cycle_coefficients(in_bits, cfg)[2]
+        pulses = bit_serial_pulses(q, in_bits, cfg.pulse_multiplier)
+        dt = self.rows.clock.dt
+        table = b2.TimedArray(pulses, dt=dt)
+        for g in (self.rows, self.cols):
+            g.apply_config(cfg)
+            g.reset_state()
+        out.set_mode(activation, out_bits)
+        out.window = cycles
+        drive.window = cycles
+        self.row_drive.active = direction == "forward"
+        self.col_drive.active = direction == "backward"
+        drive.cycle_op.active = False          # the driving side only holds its pulses
+        drive.readout_op.active = False
+        out.cycle_op.active = True
+        units = cfg.adc_lsb / core.gain(direction, b) * x_scale / (2 ** in_bits - 1)
+        out.unit = np.concatenate([units, np.ones(len(out) - len(units))])
+        t_start = self.network.t
+        v_mon = self.v_cols if direction == "forward" else self.v_rows
+        y_mon = self.y_cols if direction == "forward" else self.y_rows
+        n_before = len(v_mon.t)
+        self.network.run(batch * cycles * dt, namespace={"pulses": table, "t_start": t_start})
+        ends = n_before + np.arange(cycles - 1, batch * cycles, cycles)
+        v = np.asarray(v_mon.v_out[:, ends]).T
+        y = np.asarray(y_mon.y[:, ends]).T
+        if direction == "backward":
+            v, y = v[:, :b.n_in], y[:, :b.n_in]
+        return v, y
+
+    def forward(self, x, in_bits=4, out_bits=8, activation="linear"):
+        """Forward MVMs of a batch through Brian2, one bit-serial window per input.
+
+        Returns (V, y): the integrated voltages (V) at conversion and the outputs, each
+        (batch, n_out), in the units of :meth:`snn_neurram.Core.forward`.
+        """
+        return self._run(x, in_bits, out_bits, activation, "forward", None, "zero")
+
+    def backward(self, y, in_bits=4, out_bits=8, activation="linear", y_max=1.0, pad="zero"):
+        """Backward MVMs of a batch through Brian2; returns (V, outputs), each (batch, n_in)."""
+        return self._run(y, in_bits, out_bits, activation, "backward", y_max, pad)
+
+
+def from_core(core, device=None, codeobj_class=None, block=0):
+    """Brian2 objects of a programmed core, its conductances carried over unchanged."""
+    core.get_block(0)
+    return CoreCircuit(core, device=device, codeobj_class=codeobj_class, block=block)

@@ -1,0 +1,239 @@
+"""``NeuRRAMNeurons``: the voltage-mode neuron of NeuRRAM as a Brian2 ``NeuronGroup``.
+
+One Brian2 time step is one sample-and-integrate cycle of the chip. In every step the group
+
+1. settles its lines. A forward line (a column) carries the pulses u_r of its cells r; it settles
+   at V_read sum_r u_r G'_r / sum_r G'_r, every cell read afresh as G'_r = G_r (1 + sigma xi_r).
+   Numerator and load are linear in the xi, so they are jointly Gaussian: the synapses sum their
+   means (``num``), the variance of the numerator sum_r u_r^2 G_r^2 (``nvar``) and its covariance
+   with the load sum_r u_r G_r^2 (``ncov``); the neuron draws the pair from those moments and the
+   load's own variance sum_r G_r^2 (``g_sq``) with two normal variates. This is the per-cell read
+   noise exactly, at the cost of two random numbers per line and cycle. A backward input (the two
+   rows of a pair) settles each row the same way and takes their difference.
+2. integrates, unless refractory: v = (1 - leak) v + c_ratio (v_f + v_b), saturating at +-v_swing;
+3. in ``lif`` mode fires at v >= threshold and resets (to zero or by subtracting the threshold),
+   then rests ``refractory`` cycles; in the ANN modes it converts at the last cycle of every window
+   of ``window`` cycles (the cycles of one bit-serial MVM) with the in-neuron ADC and clears v
+   (``binary`` is the bare comparator: 1 for v >= 0, else 0). Neurons can also hold their output
+   (``fixed``, ``y_fixed``: bias lines, clamped units) or output a fresh pseudo-random +-1 every
+   cycle (``lfsr``: the chip's noise lines for stochastic sampling).
+
+The mode is a shared variable: :meth:`NeuRRAMNeurons.set_mode` switches it between runs without
+rebuilding the network. The ADC formulas are those of :func:`snn_neurram.neuron.adc_convert` and
+:func:`snn_neurram.neuron.activate`, written as Brian2 code; the tests hold the two equal.
+"""
+
+import brian2 as b2
+import numpy as np
+
+from ..._checks import check_choice, check_int
+from ...physics.neuron import NeuronConfig, adc_levels
+
+__all__ = ["NeuRRAMNeurons", "MODES"]
+
+#: Integer code of each activation mode (the value of the shared variable ``mode``).
+MODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "stochastic_binary": 4, "lif": 5,
+         "binary": 6}
+
+_LINE_VARS = """
+{p}num{s} : siemens            # sum u G of the graded inputs (summed by synapses)
+{p}nvar{s} : siemens**2        # sum u^2 G^2 of the graded inputs
+{p}ncov{s} : siemens**2        # sum u G^2 of the graded inputs
+{p}num_spk{s} : siemens        # the same three for the spikes of this cycle
+{p}nvar_spk{s} : siemens**2
+{p}ncov_spk{s} : siemens**2
+{p}g_line{s} : siemens         # every cell on the line
+{p}g_sq{s} : siemens**2        # sum of G^2 over every cell on the line
+"""
+
+_COMMON = """
+v : volt                      # integrated voltage, relative to V_ref
+v_sl : volt                   # settled input voltage of the last cycle
+v_out : volt                  # integrated voltage at the last ADC conversion
+y : 1                         # output of the last conversion (ANN modes)
+unit : 1                      # output units per ADC step, per neuron
+free_now : integer            # 1 if the neuron integrated in the last cycle
+fixed : integer               # 1: the output is held at y_fixed (bias lines, clamped units)
+y_fixed : 1
+lfsr : integer                # 1: the output is a fresh pseudo-random code every cycle (noise lines)
+lfsr_levels : 1 (shared)      # noise codes: +-1 (1) or uniform k / L, k in -L..L (L > 1)
+ref_left : integer            # refractory cycles left
+mode : integer (shared)
+window : integer (shared)     # cycles per ANN conversion
+cycle : integer (shared)      # cycles since the start of the run (set by reset_state)
+levels : 1 (shared)           # magnitude levels of the ADC code
+v_read : volt (shared)
+c_ratio : 1 (shared)
+leak : 1 (shared)
+threshold : volt               # firing threshold, per neuron
+reset_sub : 1 (shared)        # 1: reset by subtraction, 0: reset to zero
+refractory_cycles : integer (shared)
+adc_lsb : volt (shared)
+v_swing : volt (shared)
+noise_scale : 1 (shared)
+sigma_read : 1 (shared)       # relative read noise of the cells
+"""
+
+_SETTLE_NOISY = """
+{p}m{s} = {p}num{s} + {p}num_spk{s}
+{p}vn{s} = {p}nvar{s} + {p}nvar_spk{s} + 1e-60*siemens**2
+{p}cv{s} = {p}ncov{s} + {p}ncov_spk{s}
+{p}xa{s} = randn()
+{p}xb{s} = randn()
+{p}line{s} = v_read * ({p}m{s} + sigma_read * sqrt({p}vn{s}) * {p}xa{s}) / ({p}g_line{s} + sigma_read * ({p}cv{s} / sqrt({p}vn{s}) * {p}xa{s} + sqrt(clip({p}g_sq{s} - {p}cv{s}**2 / {p}vn{s}, 0*siemens**2, {p}g_sq{s})) * {p}xb{s}) + int({p}g_line{s} <= 0*siemens) * siemens)
+"""
+_SETTLE_QUIET = """
+{p}line{s} = v_read * ({p}num{s} + {p}num_spk{s}) / ({p}g_line{s} + int({p}g_line{s} <= 0*siemens) * siemens)
+"""
+_CLEAR = """
+{p}num_spk{s} = 0*siemens
+{p}nvar_spk{s} = 0*siemens**2
+{p}ncov_spk{s} = 0*siemens**2
+"""
+_INTEGRATE = """
+free_now = int(ref_left <= 0)
+v = free_now * clip((1 - leak) * v + c_ratio * v_sl, -v_swing, v_swing) + (1 - free_now) * v
+ref_left = ref_left - (1 - free_now)
+"""
+_READOUT = """
+is_last = int((cycle % window) == window - 1)
+vc = v / adc_lsb
+ypre = vc * unit
+code_lin = (2 * int(vc >= 0) - 1) * (clip(floor(abs(vc)) + 1, 1, levels) - 0.5)
+code_relu = clip(floor(vc + 0.5), 0, levels)
+t_tanh = tanh(ypre) * levels
+u_rand = clip(rand(), 1e-12, 1 - 1e-12)
+y_new = int(mode == 0) * code_lin * unit + int(mode == 1) * code_relu * unit + int(mode == 2) * floor(levels / (1 + exp(-ypre)) + 0.5) / levels + int(mode == 3) * (2 * int(t_tanh >= 0) - 1) * (clip(floor(abs(t_tanh)) + 1, 1, levels) - 0.5) / levels + int(mode == 4) * int(ypre + noise_scale * log(u_rand / (1 - u_rand)) > 0)
+y_new = y_new + int(mode == 6) * int(vc >= 0)
+y = is_last * y_new + (1 - is_last) * y
+noise_code = int(lfsr_levels <= 1) * (2 * int(rand() < 0.5) - 1) + int(lfsr_levels > 1) * (floor(rand() * (2 * lfsr_levels + 1)) - lfsr_levels) / lfsr_levels
+y = fixed * y_fixed + lfsr * noise_code + (1 - fixed - lfsr) * y
+v_out = is_last * v + (1 - is_last) * v_out
+v = (1 - is_last) * v
+"""
+
+
+def _lines(template, backward):
+    out = template.format(p="", s="")
+    if backward:
+        out += template.format(p="b", s="_p") + template.format(p="b", s="_m")
+    return out
+
+
+class NeuRRAMNeurons(b2.NeuronGroup):
+    """A group of NeuRRAM neurons; one Brian2 step is one neuron cycle.
+
+    Parameters
+    ----------
+    N : int
+        Number of neurons.
+    config : NeuronConfig, optional
+        Neuron parameters (shared with the batch engine).
+    mode : str
+        One of :data:`MODES`: ``lif`` (integrate and fire) or an ANN mode.
+    out_bits : int
+        Output bits of the ADC in ANN modes (1-8).
+    window : int
+        Cycles per ANN conversion (the cycles of one bit-serial MVM).
+    read_noise : float
+        Relative read noise sigma of the cells on the neurons' lines (0 for none); synapses built
+        with a noisy device set it.
+    backward : bool
+        Whether the neurons also sit on row pairs that receive the backward pathway of a
+        :class:`TransposableSynapses` (adds the variables of the two rows).
+    name : str
+    **kwargs
+        Passed to ``brian2.NeuronGroup`` (e.g. ``dt``, ``codeobj_class``).
+
+    Notes
+    -----
+    Synapses add their cells to the line variables (``g_line``, ``g_sq``); cells of the same lines
+    that no synapse represents (unused rows of a core, for instance) are added with
+    :meth:`add_idle_load`. The operations are ``cycle_op`` (settle and integrate), ``readout_op``
+    (ANN conversion, active in ANN modes) and ``counter_op`` (cycle count).
+    """
+
+    def __init__(self, N, config=None, mode="lif", out_bits=8, window=1, read_noise=0.0,
+                 backward=False, name="neurramneurons*", **kwargs):
+        config = NeuronConfig() if config is None else config
+        noisy = float(read_noise) > 0
+        eqs = _COMMON + _lines(_LINE_VARS, backward)
+        super().__init__(
+            check_int(N, "N", 1, 10**8), eqs,
+            threshold="mode == 5 and free_now == 1 and v >= threshold",
+            reset="v = reset_sub * (v - threshold)\nref_left = refractory_cycles",
+            name=name, **kwargs)
+        for attr in ("config", "noisy", "backward", "cycle_op", "readout_op", "counter_op",
+                     "_out_bits"):
+            self.add_attribute(attr)
+        self.noisy, self.backward = noisy, bool(backward)
+        settle = _lines(_SETTLE_NOISY if noisy else _SETTLE_QUIET, backward)
+        v_sl = "v_sl = line" + (" + bline_p - bline_m" if backward else "") + "\n"
+        self.cycle_op = self.run_regularly(settle + v_sl + _lines(_CLEAR, backward) + _INTEGRATE,
+                                           when="groups", order=0, name=self.name + "_cycle")
+        self.readout_op = self.run_regularly(_READOUT, when="groups", order=1,
+                                             name=self.name + "_readout")
+        self.counter_op = self.run_regularly("cycle = cycle + 1", when="end", order=100,
+                                             name=self.name + "_counter")
+        self.unit = 1.0
+        self.lfsr_levels = 1.0
+        self.sigma_read = float(read_noise)
+        self.window = check_int(window, "window", 1, 10**9)
+        self._out_bits = check_int(out_bits, "out_bits", 1, 8)
+        self.apply_config(config)
+        self.set_mode(mode, out_bits)
+
+    def apply_config(self, config):
+        """Load the parameters of a :class:`NeuronConfig` into the shared variables."""
+        if not isinstance(config, NeuronConfig):
+            raise ValueError(f"config must be a NeuronConfig (got {type(config).__name__})")
+        self.config = config
+        self.v_read = config.v_read * b2.volt
+        self.c_ratio = config.c_ratio
+        self.leak = config.leak
+        self.threshold = config.threshold * b2.volt
+        self.reset_sub = 1.0 if config.reset == "subtract" else 0.0
+        self.refractory_cycles = config.refractory
+        self.adc_lsb = config.adc_lsb * b2.volt
+        self.v_swing = config.v_swing * b2.volt
+        self.noise_scale = config.noise_scale
+
+    def set_mode(self, mode, out_bits=None):
+        """Switch the activation mode (and the ADC's output bits) between runs."""
+        check_choice(mode, "mode", tuple(MODES))
+        if out_bits is not None:
+            self._out_bits = check_int(out_bits, "out_bits", 1, 8)
+        if mode == "stochastic_binary" and self.config.noise != "logistic":
+            raise ValueError("the Brian2 engine injects logistic noise: use noise='logistic'")
+        self.mode = MODES[mode]
+        self.readout_op.active = mode != "lif"
+        if mode == "binary":
+            self.levels = 1.0
+        elif mode != "lif":
+            self.levels = float(adc_levels(self._out_bits, mode, self.config))
+
+    def set_order(self, order):
+        """Place this group's cycle (and readout) at ``order`` in the 'groups' slot."""
+        self.cycle_op.order = order
+        self.readout_op.order = order + 1
+
+    def add_idle_load(self, g_line=0.0, g_sq=0.0, line=""):
+        """Add cells without synapses to the lines: conductance (S) and sum of squares (S^2).
+
+        ``line`` is ``""`` for the forward line, ``"_p"`` / ``"_m"`` for the G+ / G- row of a
+        backward pair.
+        """
+        prefix = "" if line == "" else "b"
+        if line not in ("", "_p", "_m") or (line and not self.backward):
+            raise ValueError("line must be '' (forward) or, for backward=True groups, '_p' or '_m'")
+        gl, gs = prefix + "g_line" + line, prefix + "g_sq" + line
+        setattr(self, gl, getattr(self, gl)[:] + np.asarray(g_line) * b2.siemens)
+        setattr(self, gs, getattr(self, gs)[:] + np.asarray(g_sq) * b2.siemens ** 2)
+
+    def reset_state(self):
+        """Clear integrators, outputs, refractory counters and the cycle count."""
+        self.v = 0 * b2.volt
+        self.v_out = 0 * b2.volt
+        self.y = 0
+        self.ref_left = 0
+        self.cycle = 0

@@ -1,0 +1,628 @@
+"""Restricted Boltzmann machines and Boltzmann machines on the transposable array.
+
+``RBM`` is a Bernoulli RBM trained with CD-k (scikit-learn's ``BernoulliRBM`` conventions:
+parameters in ``__init__``, learned state in ``components_``-style trailing-underscore attributes).
+Its Gibbs sampler runs in software or on the chip (:class:`ChipRBM`): the visible units sit on
+row pairs, the hidden units on columns, so visible -> hidden is the forward MVM and hidden ->
+visible the backward MVM, through the same programmed conductances.
+
+Stochastic neurons, as on the chip: extra *noise lines* (row pairs for the hidden units, columns
+for the visible units) hold conductances of weight w_n and are driven every MVM with pseudo-random
+pulses (numpy's generator stands in for the chip's LFSRs): multi-bit inputs get uniform random
+codes in [-L, L], 1-bit inputs random +-1. A unit's input then carries noise = sum_r e_r w_n over
+R lines, close to a normal distribution of variance R w_n^2 var(e), and the neuron's comparator
+thresholds input + noise at zero. With that variance 8 / pi the unit fires with probability
+Phi(a sqrt(pi / 8)), the probit that best matches the logistic sigmoid(a) of the model (largest
+difference 0.018).
+
+``BoltzmannMachine`` samples a fully connected Ising model / Boltzmann machine with a symmetric
+coupling matrix programmed once on a core, using the array's recurrent MVM (the units' states
+drive the rows, the columns give every unit's local field): sequential or chromatic Gibbs
+sweeps, at a temperature set by how strongly the noise lines are driven, with annealing.
+"""
+
+import itertools
+
+import numpy as np
+
+from .._checks import as_finite_array, check_choice, check_int, check_range
+from ..hw.chip import Chip
+from ..physics.noise_codes import NOISE_SIGMA, noise_codes, noise_variance
+
+__all__ = ["RBM", "ChipRBM", "BoltzmannMachine", "corrupt", "exact_distribution",
+           "NOISE_SIGMA"]
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _alternate(step, v, steps, known_mask, average_last):
+    """Apply ``step`` (v -> h -> v) ``steps`` times, re-clamping the units of ``known_mask``;
+    return the mean of the visible units over the last ``average_last`` steps (at least 1)."""
+    v0 = np.array(v, dtype=float)
+    v = v0
+    mask = None if known_mask is None else np.broadcast_to(known_mask, v0.shape)
+    steps = check_int(steps, "steps", 1, 10**6)
+    average_last = min(max(check_int(average_last, "average_last", 0, 10**6), 1), steps)
+    acc = np.zeros_like(v0)
+    for i in range(steps):
+        v = step(v)
+        if mask is not None:
+            v = np.where(mask, v0, v)
+        if i >= steps - average_last:
+            acc += v
+    return acc / average_last
+
+
+class RBM:
+    """Bernoulli-Bernoulli RBM trained with CD-k.
+
+    Parameters
+    ----------
+    n_visible, n_hidden : int
+        Sizes; with ``n_labels`` the visible layer holds n_visible pixels then n_labels one-hot
+        label units (784 + 10 = 794 visible and 120 hidden in the paper).
+    k : int
+        Gibbs steps of contrastive divergence (the chip's RBM used CD-5).
+    learning_rate, momentum, weight_decay : float
+    epochs, batch_size : int
+    weight_noise : float
+        Standard deviation of Gaussian noise added to the weights in every training step, in
+        units of ``weight_bound`` (the paper: 0.4 on weights bounded to +-1).
+    weight_bound : float, optional
+        Clip the weights to +-weight_bound after every update.
+    weight_levels : int, optional
+        Quantise the weights to this many levels over [-bound, bound] for use (the trained
+        floats are kept as ``W_float_``).
+    n_labels : int
+    seed : int
+    """
+
+    def __init__(self, n_visible, n_hidden, *, k=5, learning_rate=0.05, momentum=0.5,
+                 weight_decay=1e-4, epochs=20, batch_size=32, weight_noise=0.0,
+                 weight_bound=None, weight_levels=None, n_labels=0, seed=0):
+        self.n_pixels = check_int(n_visible, "n_visible", 1, 10**6)
+        self.n_labels = check_int(n_labels, "n_labels", 0, 10**4)
+        self.n_visible = self.n_pixels + self.n_labels
+        self.n_hidden = check_int(n_hidden, "n_hidden", 1, 10**6)
+        self.k = check_int(k, "k", 1, 1000)
+        self.learning_rate = check_range(learning_rate, "learning_rate", 0, None, lo_open=True)
+        self.momentum = check_range(momentum, "momentum", 0, 1, hi_open=True)
+        self.weight_decay = check_range(weight_decay, "weight_decay", 0, None)
+        self.epochs = check_int(epochs, "epochs", 1, 10**5)
+        self.batch_size = check_int(batch_size, "batch_size", 1, 10**6)
+        self.weight_noise = check_range(weight_noise, "weight_noise", 0, None)
+        self.weight_bound = None if weight_bound is None else check_range(
+            weight_bound, "weight_bound", 0, None, lo_open=True)
+        self.weight_levels = None if weight_levels is None else check_int(
+            weight_levels, "weight_levels", 2, 65536)
+        self.seed = seed
+
+    # ------------------------------------------------------------------ training
+    def _visible_data(self, X, y):
+        X = as_finite_array(X, "X", ndim=2, shape=(None, self.n_pixels))
+        if X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError("X must hold values in [0, 1] (pixel intensities or probabilities)")
+        if self.n_labels:
+            if y is None:
+                raise ValueError(f"this RBM has {self.n_labels} label units: fit(X, y) needs y")
+            y = np.asarray(y, int)
+            if y.min() < 0 or y.max() >= self.n_labels:
+                raise ValueError(f"y must hold labels in [0, {self.n_labels - 1}]")
+            X = np.hstack([X, np.eye(self.n_labels)[y]])
+        return X
+
+    def fit(self, X, y=None, progress=False):
+        """Train with CD-k on data X (n, n_visible pixels) in [0, 1] (and labels y)."""
+        rng = np.random.default_rng(self.seed)
+        V = self._visible_data(X, y)
+        n_v, n_h = self.n_visible, self.n_hidden
+        W = rng.normal(0, 0.01, (n_v, n_h))
+        b_v = np.log(np.clip(V.mean(0), 1e-3, 1 - 1e-3) / np.clip(1 - V.mean(0), 1e-3, 1))
+        b_h = np.zeros(n_h)
+        dW, dbv, dbh = np.zeros_like(W), np.zeros_like(b_v), np.zeros_like(b_h)
+        bound = self.weight_bound or 1.0
+        for epoch in range(self.epochs):
+            order = rng.permutation(len(V))
+            for start in range(0, len(V), self.batch_size):
+                v0 = V[order[start:start + self.batch_size]]
+                Wn = W + rng.normal(0, self.weight_noise * bound, W.shape) \
+                    if self.weight_noise else W
+                ph0 = _sigmoid(v0 @ Wn + b_h)
+                h = (rng.random(ph0.shape) < ph0).astype(float)
+                for _ in range(self.k):
+                    pv = _sigmoid(h @ Wn.T + b_v)
+                    v = pv
+                    ph = _sigmoid(v @ Wn + b_h)
+                    h = (rng.random(ph.shape) < ph).astype(float)
+                n = len(v0)
+                grad = (v0.T @ ph0 - v.T @ ph) / n - self.weight_decay * W
+                dW = self.momentum * dW + self.learning_rate * grad
+                dbv = self.momentum * dbv + self.learning_rate * (v0 - v).mean(0)
+                dbh = self.momentum * dbh + self.learning_rate * (ph0 - ph).mean(0)
+                W += dW
+                b_v += dbv
+                b_h += dbh
+                if self.weight_bound is not None:
+                    np.clip(W, -bound, bound, out=W)
+            if progress:
+                print(f"  epoch {epoch + 1}/{self.epochs}")
+        self.W_float_ = W
+        if self.weight_levels:
+            step = 2 * bound / (self.weight_levels - 1)
+            W = np.clip(np.round((W + bound) / step) * step - bound, -bound, bound)
+        self.W_, self.b_v_, self.b_h_ = W, b_v, b_h
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "W_"):
+            raise RuntimeError("the RBM is not trained yet: call fit(X) first")
+
+    # ------------------------------------------------------------------ software sampling
+    def hidden_probs(self, v):
+        """P(h = 1 | v)."""
+        self._check_fitted()
+        return _sigmoid(np.asarray(v, float) @ self.W_ + self.b_h_)
+
+    def visible_probs(self, h):
+        """P(v = 1 | h)."""
+        self._check_fitted()
+        return _sigmoid(np.asarray(h, float) @ self.W_.T + self.b_v_)
+
+    def gibbs(self, v, steps=1, *, on=None, known_mask=None, rng=None, visible_bits=None,
+              average_last=0):
+        """Alternating Gibbs sampling from visible states v (n, n_visible).
+
+        Each step samples h ~ P(h | v), then sets the visible units to P(v | h) (mean field,
+        quantised to ``visible_bits`` when given, as the chip reads them). Units where
+        ``known_mask`` is True stay clamped to their values in v.
+
+        Parameters
+        ----------
+        on : ChipRBM or Chip, optional
+            Sample on the chip instead of in software (a bare :class:`Chip` is programmed with
+            the defaults of :meth:`program` on first use and reused afterwards).
+        average_last : int
+            Return the mean of the visible units over the last ``average_last`` steps (0: the
+            last step).
+        """
+        if on is not None:
+            seed = self.seed + 1 if rng is None else int(rng.integers(0, 2 ** 63))
+            return self._on_chip(on).gibbs(v, steps, known_mask=known_mask,
+                                           average_last=average_last, seed=seed)
+        self._check_fitted()
+        rng = np.random.default_rng(self.seed + 1) if rng is None else rng
+
+        def step(v):
+            ph = self.hidden_probs(v)
+            v = self.visible_probs((rng.random(ph.shape) < ph).astype(float))
+            if visible_bits:
+                L = 2 ** visible_bits - 1
+                v = np.floor(v * L + 0.5) / L
+            return v
+
+        return _alternate(step, v, steps, known_mask, average_last)
+
+    def reconstruct(self, images, known_mask=None, steps=10, *, on=None, visible_bits=None,
+                    average_last=5, labels=None):
+        """Recover corrupted images: Gibbs from them with the known pixels clamped.
+
+        Parameters
+        ----------
+        images : array_like (n, n_pixels)
+            Corrupted images in [0, 1].
+        known_mask : array_like of bool, optional
+            Pixels to keep (clamped); None clamps nothing (noise removal).
+        steps : int
+        on : ChipRBM or Chip, optional
+        labels : array_like, optional
+            Known labels to clamp on the label units (else the label units start at 1/n_labels
+            and run free).
+
+        Returns
+        -------
+        ndarray (n, n_pixels)
+            The visible pixels, averaged over the last ``average_last`` steps.
+        """
+        self._check_fitted()
+        images = as_finite_array(images, "images", ndim=2, shape=(None, self.n_pixels))
+        v = images
+        mask = np.zeros(images.shape, bool) if known_mask is None else np.broadcast_to(
+            np.asarray(known_mask, bool), images.shape)
+        if self.n_labels:
+            lab = np.full((len(v), self.n_labels), 1.0 / self.n_labels)
+            lab_mask = np.zeros(lab.shape, bool)
+            if labels is not None:
+                lab = np.eye(self.n_labels)[np.asarray(labels, int)]
+                lab_mask[:] = True
+            v = np.hstack([v, lab])
+            mask = np.hstack([mask, lab_mask])
+        out = self.gibbs(v, steps, on=on, known_mask=mask, visible_bits=visible_bits,
+                         average_last=average_last)
+        return out[:, :self.n_pixels]
+
+    def predict(self, X, steps=10, on=None):
+        """Classify through the label units: clamp the pixels, let the label units settle, take
+        the label unit most often on (averaged over the second half of the steps)."""
+        self._check_fitted()
+        if not self.n_labels:
+            raise ValueError("this RBM has no label units (n_labels=0)")
+        X = as_finite_array(X, "X", ndim=2, shape=(None, self.n_pixels))
+        v = np.hstack([X, np.full((len(X), self.n_labels), 1.0 / self.n_labels)])
+        mask = np.zeros(v.shape, bool)
+        mask[:, :self.n_pixels] = True
+        out = self.gibbs(v, steps, on=on, known_mask=mask, average_last=max(1, steps // 2))
+        return out[:, self.n_pixels:].argmax(axis=1)
+
+    def _on_chip(self, on):
+        if isinstance(on, ChipRBM):
+            return on
+        if isinstance(on, Chip):
+            cached = getattr(self, "_programmed", None)
+            if cached is None or cached.chip is not on:
+                self._programmed = self.program(on)
+            return self._programmed
+        raise ValueError(f"on must be a ChipRBM or a Chip (got {type(on).__name__})")
+
+    def program(self, chip, visible_bits=3, noise_lines=16, seed=0):
+        """Map the trained RBM onto a chip's cores; returns a :class:`ChipRBM`."""
+        self._check_fitted()
+        return ChipRBM(self, chip, visible_bits=visible_bits, noise_lines=noise_lines,
+                       seed=seed)
+
+
+class ChipRBM:
+    """A trained RBM on the chip: visible units on row pairs, hidden units on columns.
+
+    The visible units are cut into row segments (at most 128 pairs per core, less the hidden
+    bias rows and the hidden noise rows on the first segment); every segment's core also holds,
+    on extra columns, the visible bias (driven at +1), the visible noise columns and balance
+    columns (never driven) that give both rows of every pair the same total conductance. Visible ->
+    hidden is the forward MVM: with one segment the neurons' comparators sample directly, with
+    several each core reads its partial sum (noise rows included) with an 8-bit ADC and the
+    hidden units are sampled from the digital sum. Hidden -> visible is the backward MVM, complete
+    on every core; the visible units are read as sigmoid(a) with ``visible_bits`` bits (mean
+    field, as the chip reads them for recovery), or sampled with the noise columns
+    (``visible_bits=None``).
+
+    Parameters
+    ----------
+    rbm : RBM
+    chip : Chip
+    visible_bits : int or None
+    noise_lines : int
+        Noise row pairs for the hidden units and noise columns for the visible units.
+    seed : int
+        Default seed of :meth:`gibbs` (with the chip's seed, it seeds the pseudo-random noise
+        pulses and the read noise of a sampling run).
+    """
+
+    def __init__(self, rbm, chip, visible_bits=3, noise_lines=16, seed=0):
+        if not isinstance(chip, Chip):
+            raise ValueError(f"chip must be a Chip (got {type(chip).__name__})")
+        self.rbm, self.chip = rbm, chip
+        self.visible_bits = None if visible_bits is None else check_int(
+            visible_bits, "visible_bits", 1, 4)
+        self.R = check_int(noise_lines, "noise_lines", 1, 64)
+        self.seed = check_int(seed, "seed", 0, 2 ** 63 - 1)
+        W, b_v, b_h = rbm.W_, rbm.b_v_, rbm.b_h_
+        n_v, n_h = W.shape
+        L = 2 ** (self.visible_bits or 1) - 1
+        self.L = L
+        var_unit = noise_variance(L)
+        w_noise_h = NOISE_SIGMA / np.sqrt(self.R * var_unit)          # forward: multi-bit
+        w_noise_v = NOISE_SIGMA / np.sqrt(self.R)                     # backward: +-1
+        w_max = float(np.percentile(np.abs(W), 99.5)) or 1.0
+        w_max = max(w_max, w_noise_h, w_noise_v)
+        self.k_hb = max(1, int(np.ceil(np.abs(b_h).max() / w_max - 1e-12)))
+        self.k_vb = max(1, int(np.ceil(np.abs(b_v).max() / w_max - 1e-12)))
+        # balance columns, never driven: they make every row pair's two rows carry the same
+        # total conductance, so that the backward MVM (each row normalised by its own load)
+        # reads G+ - G- with one gain per pair
+        row_sum = np.abs(W).sum(axis=1) + np.abs(b_v) + self.R * w_noise_v
+        self.k_bal = int(np.ceil(row_sum.max() / w_max - 1e-12))
+        self.n_cols = n_h + self.k_vb + self.R + self.k_bal
+        if self.n_cols > 256:
+            raise ValueError(f"{n_h} hidden units + {self.k_vb} bias + {self.R} noise + "
+                             f"{self.k_bal} balance columns exceed a core's 256 columns")
+        first = 128 - self.k_hb - self.R
+        if first < 1:
+            raise ValueError("the hidden bias and noise rows fill the first core")
+        bounds, r = [], 0
+        while r < n_v:
+            size = first if r == 0 else 128
+            bounds.append((r, min(n_v, r + size)))
+            r += size
+        if len(bounds) > chip.n_cores:
+            raise ValueError(f"the RBM needs {len(bounds)} cores, the chip has {chip.n_cores}")
+        self.segments = []
+        for s, (r0, r1) in enumerate(bounds):
+            extra = (self.k_hb + self.R) if s == 0 else 0
+            M = np.zeros((r1 - r0 + extra, self.n_cols))
+            nb = n_h + self.k_vb + self.R
+            M[:r1 - r0, :n_h] = W[r0:r1]
+            M[:r1 - r0, n_h:n_h + self.k_vb] = (b_v[r0:r1] / self.k_vb)[:, None]
+            M[:r1 - r0, n_h + self.k_vb:nb] = w_noise_v
+            # balance: -(sum of the row's weights), spread over the balance columns
+            M[:r1 - r0, nb:] = (-M[:r1 - r0, :nb].sum(axis=1) / self.k_bal)[:, None]
+            if s == 0:
+                M[r1 - r0:r1 - r0 + self.k_hb, :n_h] = b_h / self.k_hb
+                M[r1 - r0 + self.k_hb:, :n_h] = w_noise_h
+            core = chip.cores[s]
+            core.program_blocks([dict(W=M, w_max=w_max)])
+            self.segments.append((core, r0, r1))
+        self.w_max = w_max
+        self.configs = None           # operating points of the segments, set by calibrate()
+
+    def _forward_codes(self, v, rng):
+        """Forward input codes of every segment: visible levels, bias rows, noise rows."""
+        L = 2 ** (self.visible_bits or 1) - 1
+        out = []
+        for s, (core, r0, r1) in enumerate(self.segments):
+            q = np.rint(np.clip(v[:, r0:r1], 0, 1) * L)
+            if s == 0:
+                noise = noise_codes(rng, (len(v), self.R), L)[0]
+                q = np.hstack([q, np.full((len(v), self.k_hb), float(L)), noise])
+            out.append(q.astype(core.dtype))
+        return out
+
+    def operating_points(self, v, seed=0):
+        """Operating points of the segments' forward partial sums for visible states v, so
+        that they use their ADC (one segment: the cores' own, its comparator needs none)."""
+        if len(self.segments) == 1:
+            return [None]
+        L = 2 ** (self.visible_bits or 1) - 1
+        codes = self._forward_codes(np.asarray(v, float), self.chip.rng(seed, "calibration"))
+        return [core.set_operating_point(q / L, self.visible_bits or 1, 8, percentile=99.9,
+                                         apply=False)
+                for (core, _, _), q in zip(self.segments, codes)]
+
+    def calibrate(self, v, seed=0):
+        """Fix the operating points on visible states v (see :meth:`operating_points`);
+        otherwise every :meth:`gibbs` call finds them on its own starting states."""
+        self.configs = self.operating_points(v, seed)
+
+    def sample_hidden(self, v, rng=None, configs=None):
+        """h ~ P(h | v) on the chip (binary, (n, n_hidden)); ``rng`` draws the noise codes and
+        the read noise (None: fresh draws), ``configs`` are the segments' operating points."""
+        rng = np.random.default_rng() if rng is None else rng
+        n_h = self.rbm.n_hidden
+        bits = self.visible_bits or 1
+        codes = self._forward_codes(v, rng)
+        configs = configs or [None] * len(self.segments)
+        hidden = slice(0, n_h)
+        if len(self.segments) == 1:
+            core = self.segments[0][0]
+            c = core.mvm_codes(codes[0], bits, 1, "linear", return_codes=True, columns=hidden,
+                               rng=rng)
+            return (c > 0).astype(float)
+        total = np.zeros((len(v), n_h))
+        for (core, _, _), q, cfg in zip(self.segments, codes, configs):
+            total += core.mvm_codes(q, bits, 8, "linear", columns=hidden, neuron=cfg, rng=rng)
+        return (total > 0).astype(float)
+
+    def visible_from_hidden(self, h, rng=None):
+        """The visible units given h: 3-bit sigmoid readout, or samples (noise columns);
+        ``rng`` draws the noise codes and the read noise (None: fresh draws)."""
+        rng = np.random.default_rng() if rng is None else rng
+        n_h = self.rbm.n_hidden
+        parts = []
+        driven = n_h + self.k_vb + (0 if self.visible_bits else self.R)
+        for core, r0, r1 in self.segments:
+            # hidden states and the bias columns (and the noise columns when sampling) drive
+            # the columns; the other columns stay at V_ref
+            y = np.hstack([h, np.ones((len(h), self.k_vb))])
+            if self.visible_bits:
+                out = core.mvm_codes(y, 1, self.visible_bits, "sigmoid", direction="backward",
+                                     columns=slice(0, driven), rng=rng)
+            else:
+                y = np.hstack([y, noise_codes(rng, (len(h), self.R), 1)[0]])
+                out = core.mvm_codes(y, 1, 1, "linear", direction="backward",
+                                     return_codes=True, columns=slice(0, driven),
+                                     rng=rng) > 0
+            parts.append(np.asarray(out, float)[:, :r1 - r0])
+        return np.hstack(parts)
+
+    def gibbs(self, v, steps=1, *, known_mask=None, average_last=0, seed=None):
+        """Alternating Gibbs sampling on the chip (see :meth:`RBM.gibbs`).
+
+        ``seed`` (default the ChipRBM's) and the chip's seed give every random stream of the
+        run: the same call gives the same samples whatever ran before.
+        """
+        v = np.array(v, dtype=float)
+        seed = self.seed if seed is None else seed
+        configs = self.configs if self.configs is not None else self.operating_points(v, seed)
+        rng = self.chip.rng(seed, "rbm sampling")
+        return _alternate(lambda v: self.visible_from_hidden(
+            self.sample_hidden(v, rng, configs), rng), v, steps, known_mask, average_last)
+
+
+def corrupt(images, kind, rng, height=None, fraction=0.2):
+    """Corrupt images (n, pixels) in [0, 1] as in the paper.
+
+    ``"bottom"``: the bottom third of every image set to grey (0.5); ``"flip"``: a fraction of
+    the pixels flipped (x -> 1 - x). Returns (corrupted images, mask of corrupted pixels).
+    """
+    check_choice(kind, "kind", ("bottom", "flip"))
+    images = np.asarray(images, float)
+    n, p = images.shape
+    if kind == "bottom":
+        h = height or int(round(np.sqrt(p)))
+        w = p // h
+        rows = np.arange(p) // w
+        mask = np.broadcast_to(rows >= int(round(2 * h / 3)), (n, p)).copy()
+        out = np.where(mask, 0.5, images)
+    else:
+        mask = rng.random((n, p)) < fraction
+        out = np.where(mask, 1.0 - images, images)
+    return out, mask
+
+
+# ---------------------------------------------------------------------------- Boltzmann machines
+def exact_distribution(J, b, temperature=1.0):
+    """Exact Boltzmann distribution over all 2^n states of Ising spins s in {-1, +1}^n with
+    energy E = -(1/2) s J s - b s: returns (states (2^n, n), probabilities)."""
+    J = np.asarray(J, float)
+    n = len(J)
+    if n > 20:
+        raise ValueError(f"exact enumeration needs n <= 20 units (got {n})")
+    states = np.array(list(itertools.product([-1.0, 1.0], repeat=n)))
+    energy = -0.5 * np.einsum("si,ij,sj->s", states, J, states) - states @ b
+    logp = -energy / temperature
+    p = np.exp(logp - logp.max())
+    return states, p / p.sum()
+
+
+def _colouring(J):
+    """Greedy colouring of the coupling graph: units of one colour are not coupled."""
+    n = len(J)
+    colour = -np.ones(n, int)
+    for i in np.argsort(-(J != 0).sum(axis=1), kind="stable"):
+        used = {colour[j] for j in range(n) if J[i, j] != 0 and colour[j] >= 0}
+        colour[i] = next(c for c in range(n) if c not in used)
+    return [np.nonzero(colour == c)[0] for c in range(colour.max() + 1)]
+
+
+class BoltzmannMachine:
+    """An Ising model / Boltzmann machine of n units s in {-1, +1}, energy
+    E = -(1/2) s J s - b s, with a symmetric J (zero diagonal).
+
+    Gibbs updates set a unit to +1 with probability sigmoid(2 h_i / T), h_i = sum_j J_ij s_j + b_i
+    its local field. On a core (:meth:`program`) J sits on the array once -- unit j's row pair
+    holds J_j. and its column the field of unit j -- and every update runs the recurrent MVM: the
+    current states drive the rows, the columns of the units being updated read their fields plus
+    the noise of the noise rows, and the comparators decide. A unit with states in {0, 1}
+    (a Boltzmann machine in the usual form) maps to spins by s = 2 x - 1.
+
+    Parameters
+    ----------
+    J : array_like (n, n)
+        Symmetric couplings.
+    b : array_like (n,), optional
+        Fields.
+    """
+
+    def __init__(self, J, b=None):
+        J = as_finite_array(J, "J", ndim=2)
+        if J.shape[0] != J.shape[1]:
+            raise ValueError(f"J must be square (got {J.shape})")
+        if not np.allclose(J, J.T):
+            raise ValueError("J must be symmetric")
+        self.J = J - np.diag(np.diag(J))
+        self.n = len(J)
+        self.b = np.zeros(self.n) if b is None else as_finite_array(b, "b", ndim=1,
+                                                                      shape=(self.n,))
+        self.core = None
+
+    @classmethod
+    def maxcut(cls, edges, n):
+        """The Ising model of MAX-CUT on a graph: J_ij = -1 on every edge (its ground states
+        are the maximum cuts)."""
+        J = np.zeros((n, n))
+        for i, j in edges:
+            J[i, j] = J[j, i] = -1.0
+        return cls(J)
+
+    @staticmethod
+    def cut_value(edges, s):
+        """Edges cut by the partition s (+1 / -1 per node)."""
+        s = np.asarray(s)
+        return sum(int(s[..., i] != s[..., j]) if s.ndim == 1 else (s[..., i] != s[..., j])
+                   for i, j in edges)
+
+    def program(self, core, noise_lines=16, in_bits=4, temperature_max=None):
+        """Program J (and b) on a core for recurrent sampling.
+
+        The states drive the rows at full scale, the bias row at +1, the noise rows with
+        uniform random codes in [-a, a]; the drive a sets the temperature, T(a) =
+        temperature_max sqrt(var(a) / var(L)), L = 2**in_bits - 1, so temperatures can change
+        without reprogramming (:meth:`temperature_levels`). By default temperature_max puts
+        T = 1 exactly on a = 4.
+        """
+        R = check_int(noise_lines, "noise_lines", 1, 64)
+        self.in_bits = check_int(in_bits, "in_bits", 2, 4)
+        if self.n + 1 + R > 128:
+            raise ValueError(f"{self.n} units + bias + {R} noise rows exceed a core's 128 pairs")
+        L = 2 ** self.in_bits - 1
+        self.L = L
+        self._var = lambda a: noise_variance(L, a)
+        self.t_max = (float(temperature_max) if temperature_max is not None
+                      else float(np.sqrt(self._var(L) / self._var(min(4, L)))))
+        # in weight units a unit's column reads (2 / t_max) h + noise; at full drive the noise
+        # has the standard deviation NOISE_SIGMA, so the comparator fires with probability
+        # Phi(2 h / (t_max sigma) ...) ~ sigmoid(2 h / t_max)
+        w_noise = NOISE_SIGMA / np.sqrt(R * self._var(L))
+        M = np.zeros((self.n + 1 + R, self.n))
+        M[:self.n] = 2.0 * self.J / self.t_max
+        M[self.n] = 2.0 * self.b / self.t_max
+        M[self.n + 1:] = w_noise
+        w_max = max(float(np.abs(M).max()), 1e-12)
+        core.program_blocks([dict(W=M, w_max=w_max)])
+        self.core, self.R = core, R
+        return self
+
+    def temperature_levels(self):
+        """{noise drive a: temperature} available on the programmed core."""
+        return {a: self.t_max * float(np.sqrt(self._var(a) / self._var(self.L)))
+                for a in range(1, self.L + 1)}
+
+    def _drive(self, temperature):
+        levels = self.temperature_levels()
+        a = min(levels, key=lambda k: abs(levels[k] - temperature))
+        return a, levels[a]
+
+    def _fields_on_chip(self, s, temperature, rng):
+        a, _ = self._drive(temperature)
+        noise = noise_codes(rng, (len(s), self.R), self.L, a)[0]
+        q = np.hstack([s * self.L, np.full((len(s), 1), float(self.L)), noise])
+        return self.core.mvm_codes(q.astype(self.core.dtype), self.in_bits, 1, "linear",
+                                   return_codes=True, rng=rng)
+
+    def sample(self, sweeps, *, states=None, chains=1, method="chromatic", temperature=1.0,
+               schedule=None, on_chip=False, rng=None, record=False):
+        """Gibbs sweeps.
+
+        Parameters
+        ----------
+        sweeps : int
+        states : array_like (chains, n), optional
+            Starting states (random otherwise).
+        method : {"sequential", "chromatic"}
+            One unit per update, or all units of one colour of the coupling graph at once.
+        temperature : float
+        schedule : array_like, optional
+            A temperature per sweep (annealing), overriding ``temperature``.
+        on_chip : bool
+            Run every update as the recurrent MVM of the programmed core (see :meth:`program`);
+            the temperature is the nearest one the noise drive offers (:meth:`temperature_levels`,
+            the one used is kept in ``last_temperatures``).
+        record : bool
+            Return the states after every sweep, (sweeps, chains, n).
+        """
+        check_choice(method, "method", ("sequential", "chromatic"))
+        sweeps = check_int(sweeps, "sweeps", 1, 10**7)
+        rng = np.random.default_rng(0) if rng is None else rng
+        if on_chip and self.core is None:
+            raise RuntimeError("call program(core) before sampling on the chip")
+        s = rng.choice(np.array([-1.0, 1.0]), (chains, self.n)) if states is None else \
+            np.array(states, dtype=float)
+        temps = np.full(sweeps, float(temperature)) if schedule is None else np.asarray(
+            schedule, float)
+        if len(temps) != sweeps:
+            raise ValueError(f"schedule must have one temperature per sweep ({sweeps})")
+        groups = ([np.array([i]) for i in range(self.n)] if method == "sequential"
+                  else _colouring(self.J))
+        if on_chip:
+            self.last_temperatures = [self._drive(t)[1] for t in temps]
+        history = []
+        for t in temps:
+            for g in groups:
+                if on_chip:
+                    fire = self._fields_on_chip(s, t, rng)[:, g] > 0
+                else:
+                    h = s @ self.J[:, g] + self.b[g]
+                    fire = rng.random((len(s), len(g))) < _sigmoid(2.0 * h / t)
+                s[:, g] = np.where(fire, 1.0, -1.0)
+            if record:
+                history.append(s.copy())
+        return np.stack(history) if record else s

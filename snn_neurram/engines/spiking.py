@@ -1,0 +1,249 @@
+"""Spiking inference of a compiled network: ANN-to-SNN conversion and the time-stepped engine.
+
+Conversion: thresholds and operating points come from
+:mod:`snn_neurram.compiler.conversion`. One time step is one neuron cycle. Input spikes of a
+rate code arrive with probability x / x_max per step. Every neuron steps the one LIF of the
+package, :func:`snn_neurram.physics.neuron.lif_step`, with the chip's neuron design: leak,
+saturation, reset (to zero or by subtraction) and refractory cycles as ``chip.neuron`` says.
+Max-pooling of spike maps is an OR over the window, flattening is free; average pooling and
+residual additions have no spiking form here.
+
+Time line: a layer integrates in step t the spikes its input emitted in step t - 1 (as Brian2
+delivers them), so the input layer's spikes of step t reach layer l in step t + l. The run lasts
+``steps + layers`` steps; input spikes come in the first ``steps``.
+
+Latency coding (time to first spike): an input spikes once, earlier for larger values; an input
+row that has spiked stays driven (latched) in every later step, so a neuron's potential grows
+with sum_i w_ij (t - t_i); a neuron fires once, when it reaches steps / 4 thresholds (fewer if
+that would exceed three quarters of the integrator's swing), and its row is then latched in the
+next layer.
+
+The output layer does not fire by default: its membrane (``readout="membrane"``) is the
+prediction; ``readout="count"`` makes it fire and reads spike counts (ties broken by the residual
+membrane).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._checks import as_finite_array, check_choice, check_int
+from ..compiler.conversion import (CODINGS, PARTIAL_BITS, SpikingLayerPlan, snn_layers,
+                                   spiking_plan)
+from ..compiler.plan import ProgramPlan
+from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
+from ..physics import encoding
+from ..physics.energy import EnergyModel
+from ..physics.neuron import lif_step
+from .results import SNNResult
+
+__all__ = ["SNNResult", "run_snn", "snn_layers", "CODINGS", "encode"]
+
+
+class _SpikingLayer:
+    """State of one weighted layer in a spiking run (its plan says how it spikes)."""
+
+    def __init__(self, program: ProgramPlan, sp: SpikingLayerPlan, batch: int,
+                 out_shape: tuple[int, ...]):
+        self.program, self.sp = program, sp
+        self.layer, self.plan = sp.layer, sp.plan
+        self.digital, self.fires = sp.digital, sp.fires
+        self.v = np.zeros((batch,) + out_shape)
+        self.refractory = np.zeros(self.v.shape, dtype=np.int64)
+        self.fired = np.zeros(self.v.shape, bool)
+        theta = sp.theta.reshape(1, -1, 1, 1) if isinstance(self.layer, Conv2d) else sp.theta
+        self.theta = np.broadcast_to(theta, self.v.shape)
+
+    def step(self, s: np.ndarray, noise_model: str, account: _Account,
+             rng: np.random.Generator) -> np.ndarray:
+        """Integrate input pulses s, return output spikes (int8, same shape as v)."""
+        layer, plan, cores = self.layer, self.plan, self.program.chip.cores
+        n = len(s)
+        if isinstance(layer, Conv2d):
+            rows, hw = layer.patches(s.astype(self.program.dtype))
+        else:
+            rows = s.reshape(n, -1).astype(self.program.dtype)
+        nonneg = bool(rows.min() >= 0)
+        dv = np.zeros((len(rows), plan.n_out))
+        for blk, cfg in zip(plan.blocks, self.sp.block_configs):
+            part = rows[:, blk.r0:blk.r1]
+            reps = blk.placements
+            bounds = np.linspace(0, len(part), len(reps) + 1).astype(int)
+            pulses = np.count_nonzero(part) + blk.has_bias * len(part) * (
+                blk.pairs - (blk.r1 - blk.r0))
+            account.block(self, blk, pulses, len(part) / n)
+            for pl, a, b in zip(reps, bounds[:-1], bounds[1:]):
+                core = cores[pl.core]
+                if self.digital:
+                    dv[a:b, blk.c0:blk.c1] += core.mvm_codes(
+                        part[a:b], 1, PARTIAL_BITS, "linear", block=pl.block,
+                        noise_model=noise_model, nonneg=nonneg, neuron=cfg, rng=rng)
+                else:
+                    dv[a:b, blk.c0:blk.c1] += core.integrate_codes(
+                        part[a:b], 1, block=pl.block, noise_model=noise_model, nonneg=nonneg,
+                        neuron=cfg, rng=rng)
+        if isinstance(layer, Conv2d):
+            dv = layer.fold(dv, n, hw)
+        else:
+            dv = dv.reshape(self.v.shape)
+        if not self.fires:
+            theta = np.inf
+        else:
+            theta = self.theta
+        spikes = lif_step(self.v, dv, self.refractory, self.sp.neuron, theta,
+                          saturate=not self.digital,
+                          can_fire=~self.fired if self.sp.latency else None)
+        if self.sp.latency:
+            self.fired |= spikes
+        return spikes.astype(np.int8)
+
+    def readout(self) -> np.ndarray:
+        return self.v / self.theta
+
+
+class _Account:
+    """Counts pulses, synaptic events, energy and per-core busy time of a spiking run."""
+
+    def __init__(self, batch: int):
+        self.m = EnergyModel()
+        self.batch = batch
+        self.energy = 0.0
+        self.events = 0.0
+        self.busy = {}
+
+    def block(self, layer, blk, pulses, mvms_per_input):
+        m = self.m
+        cols = blk.c1 - blk.c0
+        rows_pulsed = pulses / self.batch                   # row pairs pulsed, per input
+        e = 2 * rows_pulsed * (m.e_wl_pulse + m.e_input_pulse)
+        e += cols * mvms_per_input * m.e_neuron_cycle
+        t = m.t_cycle + m.t_adc_step                         # integrate, compare
+        if layer.digital:
+            e += cols * mvms_per_input * (m.e_neuron_phase + PARTIAL_BITS * m.e_adc_step +
+                                          m.e_digital_op)
+            t = m.t_phase + m.t_cycle + PARTIAL_BITS * m.t_adc_step
+        self.energy += e
+        self.events += rows_pulsed * cols
+        share = mvms_per_input / len(blk.placements)
+        for pl in blk.placements:
+            self.busy[pl.core] = self.busy.get(pl.core, 0.0) + share * t
+
+    def step_done(self):
+        step_time = max(self.busy.values()) if self.busy else 0.0
+        self.busy = {}
+        return step_time
+
+
+def run_snn(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
+            noise_model="output", record_raster=False):
+    """Run a compiled program as a converted spiking network (see the module documentation).
+
+    Parameters
+    ----------
+    program : ProgramPlan
+    x : array_like
+        Inputs, (batch,) + input shape, in the units of the calibration data.
+    coding : {"rate", "regular", "latency"}
+        Poisson rate, deterministic rate or time-to-first-spike coding of the inputs.
+    steps : int
+        Time steps of input.
+    readout : {"membrane", "count"}
+    seed : int or None
+        With the chip's seed, seeds the encoder and the read noise (None: fresh draws).
+    noise_model : {"output", "device"}
+    record_raster : bool
+        Keep the spikes of the first input, per layer and step.
+
+    Returns
+    -------
+    SNNResult
+    """
+    check_choice(coding, "coding", CODINGS)
+    check_choice(readout, "readout", ("membrane", "count"))
+    steps = check_int(steps, "steps", 1, 100000)
+    x = as_finite_array(x, "x")
+    layers = snn_layers(program.model)
+    program.model.output_shape(tuple(x.shape[1:]))
+    weighted = [l for l in layers if isinstance(l, (Dense, Conv2d))]
+    spikes_in = encode(x, coding, steps, program.plan_of(weighted[0]).x_max,
+                       program.chip.rng(seed, "encoder"))
+    noise = program.chip.rng(seed, "read noise")
+    batch = len(x)
+    # stages: the digital operations before a weighted layer, and its spiking state
+    stages, ops, shape = [], [], tuple(x.shape[1:])
+    for layer in layers:
+        out = layer.output_shape(shape)
+        if isinstance(layer, (Dense, Conv2d)):
+            sp = spiking_plan(program, layer, layer is weighted[-1], readout, coding, steps)
+            stages.append((ops, _SpikingLayer(program, sp, batch, out)))
+            ops = []
+        else:
+            ops.append(layer)
+        shape = out
+    n_run = steps + len(stages)
+    account = _Account(batch)
+    zeros_in = np.zeros(x.shape, np.int8)
+    emitted = [np.zeros((batch,) + st.v.shape[1:], np.int8) for _, st in stages]
+    latches = [None] * len(stages)
+    counts = [np.abs(spikes_in).sum(axis=0).astype(np.int64)]
+    counts += [np.zeros((batch,) + st.v.shape[1:], np.int64) for _, st in stages]
+    raster = [[] for _ in counts] if record_raster else None
+    readouts, time_s = [], 0.0
+    for t in range(n_run):
+        if t > 0:
+            sources = [spikes_in[t - 1] if t - 1 < steps else zeros_in] + emitted[:-1]
+            new = []
+            for k, ((pre_ops, state), src) in enumerate(zip(stages, sources)):
+                h = src
+                for op in pre_ops:
+                    h = _digital_spike_op(op, h)
+                if coding == "latency":            # a row that has spiked stays driven
+                    latches[k] = h if latches[k] is None else np.where(h != 0, h, latches[k])
+                    h = latches[k]
+                new.append(state.step(h, noise_model, account, noise))
+            emitted = new
+            time_s += account.step_done()
+        for k, e in enumerate(emitted):
+            counts[k + 1] += np.abs(e)
+        if record_raster:
+            raster[0].append(np.abs(spikes_in[t][0]).ravel() if t < steps
+                             else np.zeros(x[0].size, np.int8))
+            for k, e in enumerate(emitted):
+                raster[k + 1].append(np.abs(e[0]).ravel())
+        last = stages[-1][1]
+        value = last.readout().reshape(batch, -1)
+        if readout == "count":
+            value = value + counts[-1].reshape(batch, -1)
+        readouts.append(value)
+    readout_arr = np.stack(readouts, axis=1)
+    outputs = readout_arr[:, -1]
+    total_spikes = sum(float(c.sum()) for c in counts) / batch
+    names = ["input"] + [st.layer.name for _, st in stages]
+    return SNNResult(
+        predictions=outputs.argmax(axis=1), outputs=outputs, readout=readout_arr,
+        spike_counts=counts, layer_names=names, spikes_per_inference=total_spikes,
+        synaptic_events_per_inference=account.events,
+        energy_per_inference_j=account.energy, latency_s=time_s, steps=steps, steps_run=n_run,
+        coding=coding,
+        raster=None if raster is None else [np.stack(r) for r in raster])
+
+
+def _digital_spike_op(layer, h):
+    """Max-pooling of spike maps (an OR over the window) and flattening."""
+    if isinstance(layer, Flatten):
+        return h.reshape(len(h), -1)
+    if isinstance(layer, MaxPool2d):
+        return layer.forward_float(np.abs(h).astype(np.float32)).astype(np.int8)
+    raise ValueError(f"no spiking form for {type(layer).__name__}")
+
+
+def encode(x: np.ndarray, coding: str, steps: int, x_max: float,
+           rng: np.random.Generator) -> np.ndarray:
+    """Input spikes (steps, batch, ...) of a spiking run (the encoder of both engines)."""
+    if coding == "rate":
+        return encoding.poisson(x, steps, rng, x_max)
+    if coding == "regular":
+        return encoding.regular(x, steps, x_max)
+    return encoding.latency(x, steps, x_max)

@@ -1,0 +1,311 @@
+"""Network layers that the compiler maps onto the chip, with their float reference forward pass.
+
+Weighted layers (``Dense``, ``Conv2d``) become weight matrices on cores; a convolution runs as
+its unrolled matrix (one MVM per output pixel, im2col), the way the chip runs convolutions. Their
+activation is executed by the neurons: ``relu`` (optionally clipped), ``linear``, ``sigmoid``,
+``tanh``. Pooling, flattening and residual additions are digital, between cores.
+
+Tensors are NCHW (batch, channels, height, width), as in PyTorch; ``Conv2d`` weights are
+(out_channels, in_channels, kh, kw) and ``Dense`` weights (in_features, out_features).
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._checks import as_finite_array, check_choice, check_int, check_range
+
+__all__ = ["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",
+           "ACTIVATIONS", "activation_fn", "im2col", "layer_from_dict"]
+
+ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+
+
+def activation_fn(name, x, clip=None):
+    """Float activation ``name`` of x (relu clipped at ``clip`` when given)."""
+    if name == "relu":
+        y = np.maximum(x, 0.0)
+        return y if clip is None else np.minimum(y, clip)
+    if name == "linear":
+        return x
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    return np.tanh(x)
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    """Unrolled patches of NCHW ``x``: (N * H_out * W_out, C * kh * kw), patch order (c, i, j).
+
+    Returns the patch matrix and the output size (H_out, W_out).
+    """
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    n, c, ho, wo = win.shape[:4]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    return cols, (ho, wo)
+
+
+class _Weighted:
+    """Common part of the layers that hold a weight matrix."""
+
+    kind = "weighted"
+
+    def _init_common(self, b, n_out, activation, clip, x_max):
+        self.b = None if b is None else as_finite_array(b, "b", ndim=1, shape=(n_out,))
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.clip = None if clip is None else check_range(clip, "clip", 0.0, None, lo_open=True)
+        self.x_max = None if x_max is None else check_range(x_max, "x_max", 0.0, None,
+                                                            lo_open=True)
+
+    def matrix(self):
+        """(n_in, n_out) weight matrix and bias as the cores hold them."""
+        raise NotImplementedError
+
+    @property
+    def n_in(self):
+        return self.matrix()[0].shape[0]
+
+    @property
+    def n_out(self):
+        return self.matrix()[0].shape[1]
+
+
+class Dense(_Weighted):
+    """Fully connected layer: y = act(x @ W + b).
+
+    Parameters
+    ----------
+    W : array_like (in_features, out_features)
+    b : array_like (out_features,), optional
+    activation : {"relu", "linear", "sigmoid", "tanh"}
+    clip : float, optional
+        Upper clip of a clipped ReLU, in output units.
+    x_max : float, optional
+        Input range: the compiler maps [-x_max, x_max] onto the input codes (inputs beyond are
+        clipped). Default: a percentile of the calibration data's inputs. Networks trained with
+        quantised activations (:mod:`snn_neurram.training`) set it to the previous layer's clip.
+    """
+
+    def __init__(self, W, b=None, activation="relu", clip=None, name=None, x_max=None):
+        self.W = as_finite_array(W, "W", ndim=2, shape=(None, None))
+        self._init_common(b, self.W.shape[1], activation, clip, x_max)
+        self.name = name or "dense"
+
+    def matrix(self):
+        return self.W, self.b
+
+    def output_shape(self, shape):
+        if shape != (self.W.shape[0],):
+            raise ValueError(f"{self.name}: input of shape {shape}, expected ({self.W.shape[0]},)")
+        return (self.W.shape[1],)
+
+    def preactivation(self, x):
+        y = x @ self.W
+        return y if self.b is None else y + self.b
+
+    def forward_float(self, x):
+        return activation_fn(self.activation, self.preactivation(x), self.clip)
+
+    def to_dict(self):
+        return {"type": "Dense", "W": self.W, "b": self.b, "activation": self.activation,
+                "clip": self.clip, "name": self.name, "x_max": self.x_max}
+
+
+class Conv2d(_Weighted):
+    """2-D convolution (cross-correlation, as in PyTorch) run as its unrolled matrix.
+
+    Parameters
+    ----------
+    W : array_like (out_channels, in_channels, kh, kw)
+    b : array_like (out_channels,), optional
+    stride, padding : int
+    activation, clip, x_max
+        As for :class:`Dense`.
+    """
+
+    def __init__(self, W, b=None, stride=1, padding=0, activation="relu", clip=None, name=None,
+                 x_max=None):
+        self.W = as_finite_array(W, "W", ndim=4, shape=(None, None, None, None))
+        self.stride = check_int(stride, "stride", 1, 64)
+        self.padding = check_int(padding, "padding", 0, 64)
+        self._init_common(b, self.W.shape[0], activation, clip, x_max)
+        self.name = name or "conv"
+
+    def matrix(self):
+        oc = self.W.shape[0]
+        return self.W.reshape(oc, -1).T, self.b
+
+    def output_shape(self, shape):
+        oc, ic, kh, kw = self.W.shape
+        if len(shape) != 3 or shape[0] != ic:
+            raise ValueError(f"{self.name}: input of shape {shape}, expected ({ic}, H, W)")
+        h = (shape[1] + 2 * self.padding - kh) // self.stride + 1
+        w = (shape[2] + 2 * self.padding - kw) // self.stride + 1
+        if h < 1 or w < 1:
+            raise ValueError(f"{self.name}: input {shape[1]}x{shape[2]} is smaller than the "
+                             f"{kh}x{kw} kernel")
+        return (oc, h, w)
+
+    def patches(self, x):
+        """im2col of NCHW x: (N * H_out * W_out, C * kh * kw) and (H_out, W_out)."""
+        kh, kw = self.W.shape[2:]
+        return im2col(x, kh, kw, self.stride, self.padding)
+
+    def fold(self, y, n, hw):
+        """(N * H_out * W_out, out_channels) -> NCHW."""
+        return y.reshape(n, hw[0], hw[1], -1).transpose(0, 3, 1, 2)
+
+    def preactivation(self, x):
+        cols, hw = self.patches(x)
+        Wm, b = self.matrix()
+        y = cols @ Wm
+        if b is not None:
+            y = y + b
+        return self.fold(y, x.shape[0], hw)
+
+    def forward_float(self, x):
+        return activation_fn(self.activation, self.preactivation(x), self.clip)
+
+    def to_dict(self):
+        return {"type": "Conv2d", "W": self.W, "b": self.b, "stride": self.stride,
+                "padding": self.padding, "activation": self.activation, "clip": self.clip,
+                "x_max": self.x_max,
+                "name": self.name}
+
+
+class _Pool:
+    kind = "digital"
+
+    def __init__(self, kernel, stride=None, name=None):
+        self.kernel = check_int(kernel, "kernel", 1, 64)
+        self.stride = self.kernel if stride is None else check_int(stride, "stride", 1, 64)
+        self.name = name or type(self).__name__.lower()
+
+    def output_shape(self, shape):
+        c, h, w = shape
+        return (c, (h - self.kernel) // self.stride + 1, (w - self.kernel) // self.stride + 1)
+
+    def forward_float(self, x):
+        win = sliding_window_view(x, (self.kernel, self.kernel), axis=(2, 3))
+        win = win[:, :, ::self.stride, ::self.stride]
+        return self._reduce(win, axis=(-2, -1))
+
+    def to_dict(self):
+        return {"type": type(self).__name__, "kernel": self.kernel, "stride": self.stride,
+                "name": self.name}
+
+
+class MaxPool2d(_Pool):
+    """Max pooling (digital)."""
+
+    _reduce = staticmethod(np.max)
+
+
+class AvgPool2d(_Pool):
+    """Average pooling (digital)."""
+
+    _reduce = staticmethod(np.mean)
+
+
+class Flatten:
+    """Flatten (C, H, W) to C * H * W features, in C-major order (as PyTorch)."""
+
+    kind = "digital"
+
+    def __init__(self, name=None):
+        self.name = name or "flatten"
+
+    def output_shape(self, shape):
+        return (int(np.prod(shape)),)
+
+    def forward_float(self, x):
+        return x.reshape(len(x), -1)
+
+    def to_dict(self):
+        return {"type": "Flatten", "name": self.name}
+
+
+class Sequential:
+    """Layers applied in order."""
+
+    kind = "container"
+
+    def __init__(self, *layers, name=None):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        self.layers = list(layers)
+        self.name = name or "sequential"
+
+    def output_shape(self, shape):
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def forward_float(self, x):
+        for layer in self.layers:
+            x = layer.forward_float(x)
+        return x
+
+    def to_dict(self):
+        return {"type": "Sequential", "layers": [l.to_dict() for l in self.layers],
+                "name": self.name}
+
+
+class Residual:
+    """y = act(body(x) + shortcut(x)): the addition and its activation are digital.
+
+    Parameters
+    ----------
+    body : Sequential or list of layers
+        Its last weighted layer usually has ``activation="linear"``.
+    shortcut : layer or Sequential, optional
+        Identity when omitted (a 1 x 1 convolution where the shape changes).
+    activation : {"relu", "linear"}
+    """
+
+    kind = "container"
+
+    def __init__(self, body, shortcut=None, activation="relu", clip=None, name=None):
+        self.body = body if isinstance(body, Sequential) else Sequential(*body)
+        self.shortcut = shortcut
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.clip = clip
+        self.name = name or "residual"
+
+    def output_shape(self, shape):
+        out = self.body.output_shape(shape)
+        short = shape if self.shortcut is None else self.shortcut.output_shape(shape)
+        if tuple(out) != tuple(short):
+            raise ValueError(f"{self.name}: body gives {out} but the shortcut gives {short}")
+        return out
+
+    def forward_float(self, x):
+        s = x if self.shortcut is None else self.shortcut.forward_float(x)
+        return activation_fn(self.activation, self.body.forward_float(x) + s, self.clip)
+
+    def to_dict(self):
+        return {"type": "Residual", "body": self.body.to_dict(),
+                "shortcut": None if self.shortcut is None else self.shortcut.to_dict(),
+                "activation": self.activation, "clip": self.clip, "name": self.name}
+
+
+def layer_from_dict(d):
+    """Rebuild a layer (or container) from :meth:`to_dict` output."""
+    kind = d["type"]
+    if kind == "Dense":
+        return Dense(d["W"], d["b"], d["activation"], d["clip"], d["name"], d.get("x_max"))
+    if kind == "Conv2d":
+        return Conv2d(d["W"], d["b"], d["stride"], d["padding"], d["activation"], d["clip"],
+                      d["name"], d.get("x_max"))
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        return {"MaxPool2d": MaxPool2d, "AvgPool2d": AvgPool2d}[kind](d["kernel"], d["stride"],
+                                                                      d["name"])
+    if kind == "Flatten":
+        return Flatten(d["name"])
+    if kind == "Sequential":
+        return Sequential(*[layer_from_dict(l) for l in d["layers"]], name=d["name"])
+    if kind == "Residual":
+        return Residual(layer_from_dict(d["body"]),
+                        None if d["shortcut"] is None else layer_from_dict(d["shortcut"]),
+                        d["activation"], d["clip"], d["name"])
+    raise ValueError(f"unknown layer type {kind!r}")

@@ -1,0 +1,79 @@
+"""Spike encoders: values -> pulses per time step, as the input rows of the chip receive them.
+
+Every encoder maps a batch of values ``x`` (any shape, scaled by ``x_max``) to an int8 array of
+shape ``(steps,) + x.shape`` with entries in {-1, 0, 1}: the ternary pulse of each input in each
+step (negative values give negative pulses; the chip's input register holds a ternary pulse).
+
+``poisson``     each step an input pulses with probability |x| / x_max (seeded)
+``regular``     deterministic rate: n = round(steps |x| / x_max) pulses, evenly spread
+``latency``     time to first spike: one pulse at step round((1 - |x| / x_max) (steps - 1)),
+                none for x = 0 -- larger values spike earlier
+``bit_serial``  the chip's multi-bit pulse code: bit k of the quantised magnitude as 2^k
+                (times the multiplier) identical pulses, least significant bit first
+"""
+
+import numpy as np
+
+from .._checks import as_finite_array, check_int, check_range
+
+__all__ = ["poisson", "regular", "latency", "bit_serial", "bit_serial_codes", "ENCODERS"]
+
+
+def _prepare(x, steps, x_max):
+    x = as_finite_array(x, "x")
+    steps = check_int(steps, "steps", 1, 10**6)
+    x_max = check_range(x_max, "x_max", 0.0, None, lo_open=True)
+    return np.clip(np.abs(x) / x_max, 0.0, 1.0), np.sign(x).astype(np.int8), steps
+
+
+def poisson(x, steps, rng, x_max=1.0):
+    """Poisson (Bernoulli per step) rate code, drawn from ``rng``."""
+    p, sign, steps = _prepare(x, steps, x_max)
+    return ((rng.random((steps,) + p.shape) < p) * sign).astype(np.int8)
+
+
+def regular(x, steps, x_max=1.0):
+    """Deterministic rate code: round(steps p) pulses at steps where floor((t + 1) n / steps)
+    increases (evenly spread)."""
+    p, sign, steps = _prepare(x, steps, x_max)
+    n = np.rint(p * steps)
+    t = np.arange(steps).reshape((steps,) + (1,) * p.ndim)
+    fire = np.floor((t + 1) * n / steps) > np.floor(t * n / steps)
+    return (fire * sign).astype(np.int8)
+
+
+def latency(x, steps, x_max=1.0):
+    """Time-to-first-spike code: at most one pulse per input, earlier for larger |x|."""
+    p, sign, steps = _prepare(x, steps, x_max)
+    when = np.rint((1.0 - p) * (steps - 1)).astype(np.int64)
+    t = np.arange(steps).reshape((steps,) + (1,) * p.ndim)
+    return ((t == when) & (p > 0)).astype(np.int8) * sign
+
+
+def bit_serial_codes(q, in_bits, multiplier=1):
+    """Pulses of signed integer codes q (|q| < 2**in_bits): bit k as 2^k * multiplier identical
+    cycles, LSB first. Returns ((2**in_bits - 1) * multiplier,) + q.shape."""
+    from .neuron import bit_planes
+
+    planes = bit_planes(q, in_bits)
+    return np.concatenate([np.repeat(planes[k][None], 2 ** k * multiplier, axis=0)
+                           for k in range(in_bits)]).astype(np.int8)
+
+
+def bit_serial(x, in_bits, x_max=1.0, multiplier=1):
+    """The chip's bit-serial multi-bit code of quantised inputs (LSB first).
+
+    Returns ((2**in_bits - 1) * multiplier,) + x.shape pulses.
+    """
+    from .neuron import quantize_inputs
+
+    in_bits = check_int(in_bits, "in_bits", 1, 8)
+    multiplier = check_int(multiplier, "multiplier", 1, 1024)
+    x = as_finite_array(x, "x")
+    q = quantize_inputs(x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1), in_bits,
+                        x_max).reshape(x.shape)
+    return bit_serial_codes(q, in_bits, multiplier)
+
+
+ENCODERS = {"rate": "poisson", "poisson": "poisson", "regular": "regular",
+            "latency": "latency"}
