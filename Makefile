@@ -25,6 +25,8 @@ demo: $(VENV)/.installed
 	$(BIN)/snn-neurram demo
 
 test: $(VENV)/.installed-test
+	$(BIN)/lint-imports --config setup.cfg
+	$(BIN)/mypy --config-file setup.cfg
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed

@@ -140,8 +140,10 @@ def _lif_counts(neuron, steps=120):
     gp, gm = core.G[2 * b.row:2 * (b.row + b.n_pairs)][0::2], \
         core.G[2 * b.row:2 * (b.row + b.n_pairs)][1::2]
     S = core.G.sum(axis=0)[b.cols]
-    dv = neuron.c_ratio * neuron.v_read * (gp[:, b.cols] - gm[:, b.cols]).sum(axis=0) / S
-    theta = spiking_plan(prog.plan, model.layers[0], True, "count", "regular", steps).theta
+    sp = spiking_plan(prog.plan, model.layers[0], True, "count", "regular", steps)
+    v_read = sp.block_configs[0].v_read                   # the layer's calibrated V_read
+    dv = neuron.c_ratio * v_read * (gp[:, b.cols] - gm[:, b.cols]).sum(axis=0) / S
+    theta = sp.theta
     return res.spike_counts[-1][0], dv, theta, steps
 
 

@@ -24,7 +24,7 @@ def test_chip_hidden_samples_equal_closed_form(small_rbm):
     chip = sn.Chip(device=sn.RRAMDevice.ideal(), seed=0, n_cores=1, precision="double")
     crbm = rbm.program(chip, seed=5)
     v = X[:50]
-    h = crbm.sample_hidden(v)
+    h = crbm.sample_hidden(v, np.random.default_rng(5))
     rng = np.random.default_rng(5)                   # the same stream the sampler used
     L = crbm.L
     codes = noise_codes(rng, (len(v), crbm.R), L)[0]
@@ -39,7 +39,7 @@ def test_chip_firing_probability_is_the_sigmoid(small_rbm):
     rbm, X = small_rbm
     crbm = rbm.program(sn.Chip(device=sn.RRAMDevice.ideal(), seed=0, n_cores=1), seed=1)
     v = np.tile(X[:3], (4000, 1))
-    freq = crbm.sample_hidden(v).reshape(4000, 3, -1).mean(axis=0)
+    freq = crbm.sample_hidden(v, np.random.default_rng(2)).reshape(4000, 3, -1).mean(axis=0)
     v3 = np.floor(X[:3] * crbm.L + 0.5) / crbm.L
     p = rbm.hidden_probs(v3)
     assert np.abs(freq - p).max() < 0.035           # probit of the noise lines vs logistic
@@ -55,9 +55,10 @@ def test_brian2_and_batch_samplers_agree(small_rbm):
     H, _ = rbm_sampler(crbm, X[0], 3000)
     v = np.tile(X[0], (400, 1))
     samples = []
+    g = np.random.default_rng(3)
     for step in range(40):
-        h = crbm.sample_hidden(v)
-        v = crbm.visible_from_hidden(h)
+        h = crbm.sample_hidden(v, g)
+        v = crbm.visible_from_hidden(h, g)
         if step >= 10:
             samples.append(h)
     assert np.abs(H[100:].mean(axis=0) - np.mean(samples, axis=(0, 1))).max() < 0.02

@@ -7,8 +7,10 @@ dV_j = c_ratio V_read sum_i s_i (G+ - G-)_ij / S_j = g_j (sum_i s_i w_ij + b_j /
 (g_j the column's nominal gain, its bias rows pulsed every step) and fires at
 theta_j = g_j out_top / x_max: its rate then approximates a_j / out_top.
 
-Layers of one row segment integrate in their neurons at the chip's neuron design
-(``chip.neuron``: its V_read, leak, reset and refractory period). A layer split over row segments
+Layers of one row segment integrate in their neurons with the chip's neuron design
+(``chip.neuron``: leak, reset, refractory period, swing); each block drives its rows at the
+V_read of its calibrated operating point for :data:`OPERATING_BITS`-bit inputs and outputs (with
+no pulse repeats), so that a layer's spikes are scaled as its multi-bit MVMs are. A layer split over row segments
 cannot add analog charge across cores: each segment converts its per-step partial sum with an
 8-bit linear ADC at its own operating point, and the sums are added into a digital membrane
 (threshold out_top, in output units; no leak, no saturation).
@@ -29,10 +31,12 @@ from ..physics.neuron import NeuronConfig
 from .operating import operating_point
 from .plan import LayerPlan, ProgramPlan
 
-__all__ = ["PARTIAL_BITS", "CODINGS", "SpikingLayerPlan", "snn_layers", "spiking_plan"]
+__all__ = ["PARTIAL_BITS", "OPERATING_BITS", "CODINGS", "SpikingLayerPlan", "snn_layers", "spiking_plan"]
 
 #: Bits of the per-step partial sums of a layer split over row segments.
 PARTIAL_BITS = 8
+#: (in_bits, out_bits) of the calibrated operating point whose V_read analog layers spike at.
+OPERATING_BITS = (4, 4)
 #: Input codings of the spiking engines.
 CODINGS = ("rate", "regular", "latency")
 
@@ -94,11 +98,12 @@ def spiking_plan(program: ProgramPlan, layer: Any, last: bool, readout: str, cod
         theta = np.full(plan.n_out, plan.out_top)
         cfg = cfg.replace(leak=0.0)
     else:
-        configs = [cfg] * len(plan.blocks)
+        configs = [operating_point(program, blk, plan, *OPERATING_BITS).replace(
+            pulse_multiplier=1) for blk in plan.blocks]
         theta = np.empty(plan.n_out)
-        for blk in plan.blocks:
+        for blk, bcfg in zip(plan.blocks, configs):
             pl = blk.placements[0]
-            gain = cores[pl.core].gain("forward", pl.block, cfg)
+            gain = cores[pl.core].gain("forward", pl.block, bcfg)
             theta[blk.c0:blk.c1] = gain * plan.out_top / plan.x_max
     latency = coding == "latency"
     if latency and not last:

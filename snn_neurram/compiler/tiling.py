@@ -210,7 +210,8 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
                 float(np.percentile(np.maximum(pre, 0), range_percentile)) or 1.0)
         blocks, w_max, n_r, n_c = _tile(k, layer, x_max, chip)
         mvms = int(np.prod(layer.output_shape(x.shape[1:])[1:])) if isinstance(layer, Conv2d) else 1
-        plans.append(LayerPlan(k, layer.name, type(layer).__name__, *layer.matrix()[0].shape,
+        n_in, n_out = layer.matrix()[0].shape
+        plans.append(LayerPlan(k, layer.name, type(layer).__name__, n_in, n_out,
                                layer.activation, x_max, top, w_max, n_r, n_c,
                                bool(np.all(x >= 0)), mvms, blocks))
 
@@ -235,7 +236,7 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
         _replicate(plans, packer, chip.n_cores)
 
     # program every core in one write-verify pass, blocks in placement order
-    per_core = {}
+    per_core: dict[int, list[Any]] = {}
     for p in plans:
         W, b = layers[p.index].matrix()
         for blk in p.blocks:

@@ -133,7 +133,7 @@ def layer_rows(program: ProgramPlan, index: int, x: np.ndarray,
     plan, layer = program.plans[index], program.layers[index]
     levels = 2 ** in_bits - 1
     x = np.asarray(x, dtype=np.float32)
-    q = np.empty(x.shape, dtype=program.dtype)
+    q: np.ndarray = np.empty(x.shape, dtype=program.dtype)
     flat = np.ascontiguousarray(x.reshape(len(x), -1))
     kernels.quantize(flat, levels / plan.x_max, levels, q.reshape(len(x), -1))
     if isinstance(layer, Conv2d):

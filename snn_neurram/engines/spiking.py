@@ -88,10 +88,7 @@ class _SpikingLayer:
             dv = layer.fold(dv, n, hw)
         else:
             dv = dv.reshape(self.v.shape)
-        if not self.fires:
-            theta = np.inf
-        else:
-            theta = self.theta
+        theta: Any = self.theta if self.fires else np.inf
         spikes = lif_step(self.v, dv, self.refractory, self.sp.neuron, theta,
                           saturate=not self.digital,
                           can_fire=~self.fired if self.sp.latency else None)
@@ -111,7 +108,7 @@ class _Account:
         self.batch = batch
         self.energy = 0.0
         self.events = 0.0
-        self.busy = {}
+        self.busy: dict[int, float] = {}
 
     def block(self, layer, blk, pulses, mvms_per_input):
         m = self.m

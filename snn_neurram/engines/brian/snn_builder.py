@@ -82,7 +82,7 @@ def run_snn_brian(program, x, coding="rate", steps=64, *, readout="membrane", se
         b = core.blocks[pl.block]
         gp_rows, gm_rows = core.pair_rows(b)
         gp, gm = gp_rows[:, b.cols], gm_rows[:, b.cols]
-        cfg = state.neuron
+        cfg = state.neuron.replace(v_read=state.block_configs[0].v_read)
         neurons = NeuRRAMNeurons(batch * plan.n_out, cfg, mode="lif", read_noise=sigma,
                                  name=f"snn_layer{k}")
         theta = np.tile(state.theta, batch) if state.fires else np.full(batch * plan.n_out, 1e9)
