@@ -221,7 +221,7 @@ b2.set_device("cpp_standalone", directory=sys.argv[1])
 b2.defaultclock.dt = 0.27 * b2.us
 from snn_neurram import NeuronConfig, RRAMDevice
 from snn_neurram.brian import NeuRRAMNeurons, RRAMSynapses
-cfg = NeuronConfig(threshold=0.3, refractory=2)
+cfg = NeuronConfig(threshold=0.3, reset="zero", refractory=2)
 drive = b2.NeuronGroup(8, "y : 1")
 drive.y = 1
 out = NeuRRAMNeurons(4, cfg, mode="lif")
@@ -247,7 +247,7 @@ def test_cpp_standalone_lif_network(tmp_path):
     out = subprocess.run([sys.executable, "-c", STANDALONE_SCRIPT, str(tmp_path / "build")],
                          capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    cfg = NeuronConfig(threshold=0.3, refractory=2)
+    cfg = NeuronConfig(threshold=0.3, reset="zero", refractory=2)
     expect = [2000 * lif_rate(v, cfg) for v in r["v_sl"]]
     assert np.allclose(r["counts"], expect, atol=1.5)
     assert min(r["counts"]) > 0
