@@ -72,19 +72,26 @@ def test_snn_result_accounting(digits_program):
     assert r.synaptic_events_per_inference >= r.spike_counts[0].sum() / 20 * 64
 
 
-def test_batch_and_brian2_spike_trains_identical(rng):
+@pytest.mark.parametrize("reset, refractory, leak, readout", [
+    ("subtract", 0, 0.0, "membrane"), ("zero", 0, 0.0, "membrane"), ("zero", 3, 0.0, "count"),
+    ("subtract", 2, 0.0, "count"), ("subtract", 0, 0.05, "membrane"), ("zero", 1, 0.1, "count")])
+def test_batch_and_brian2_spike_trains_identical(rng, reset, refractory, leak, readout):
+    """Every LIF option of the chip's neuron, both engines, read noise off: the same spikes."""
     b2 = pytest.importorskip("brian2")
     from snn_neurram.brian.snn_builder import run_snn_brian
 
     b2.prefs.codegen.target = "numpy"
     model = Sequential(Dense(rng.standard_normal((20, 16)) * 0.3, rng.standard_normal(16) * 0.1),
                        Dense(rng.standard_normal((16, 5)) * 0.3, None, "linear"))
-    chip = sn.Chip(device=sn.RRAMDevice(read_noise=False), seed=0, precision="double")
+    neuron = sn.NeuronConfig(reset=reset, refractory=refractory, leak=leak)
+    chip = sn.Chip(device=sn.RRAMDevice(read_noise=False), neuron=neuron, seed=0,
+                   precision="double")
     program = sn.compile(model, chip, calibration=rng.uniform(0, 1, (64, 20)))
     x = rng.uniform(0, 1, (6, 20))
-    a = program.run(x, mode="snn", coding="rate", steps=30, seed=3, record_raster=True)
-    b = run_snn_brian(program, x, "rate", 30, seed=3)
-    assert a.spike_counts[1].sum() > 50
+    a = program.run(x, mode="snn", coding="rate", steps=30, seed=3, record_raster=True,
+                    readout=readout)
+    b = run_snn_brian(program, x, "rate", 30, seed=3, readout=readout)
+    assert a.spike_counts[1].sum() > 30
     assert np.array_equal(a.spike_counts[0], b.spike_counts[0])
     assert np.array_equal(a.spike_counts[1], b.spike_counts[1])
     assert np.array_equal(a.raster[1], b.raster[1][0])            # step by step, input 0

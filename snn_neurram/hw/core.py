@@ -45,7 +45,7 @@ from ..physics.mapping import SCHEMES, MappedWeights, from_conductances, to_cond
 from ..physics.neuron import (ACTIVATIONS, V_READ_MAX, NeuronConfig, activate, adc_levels,
                               bit_planes, cycle_coefficients, phase_codes, phases)
 
-__all__ = ["Core", "Block"]
+__all__ = ["Core", "Block", "LineLoads"]
 
 _MODES = {"linear": kernels.MODE_SIGNED, "relu": kernels.MODE_RELU}
 _NOISE_MODELS = ("output", "device")
@@ -116,6 +116,23 @@ class Block:
     def cols(self):
         """Slice of the core's columns."""
         return slice(self.col, self.col + self.n_out)
+
+
+class LineLoads(NamedTuple):
+    """Conductance of the cells on a block's lines that lie outside the block (S), and the sums
+    of their squares (S^2): they load the lines although no input of the block drives them.
+
+    ``columns``, ``columns_sq``: per output column, the cells of every other row of the core.
+    ``rows_plus``, ``rows_plus_sq``, ``rows_minus``, ``rows_minus_sq``: per row pair of the
+    block, the cells of its G+ and G- rows in every other column of the core.
+    """
+
+    columns: np.ndarray
+    columns_sq: np.ndarray
+    rows_plus: np.ndarray
+    rows_plus_sq: np.ndarray
+    rows_minus: np.ndarray
+    rows_minus_sq: np.ndarray
 
 
 class Core:
@@ -442,6 +459,19 @@ class Core:
         if b.n_bias_rows:
             return m[:b.n_in], m[b.n_in:].sum(axis=0) * b.mapping.x_max
         return m, None
+
+    def idle_loads(self, block=0):
+        """The loads of the block's lines by the core's cells outside the block (see
+        :class:`LineLoads`), from the current conductances."""
+        b = self.get_block(block)
+        mine = np.zeros(self.N_ROWS, bool)
+        mine[2 * b.row:2 * (b.row + b.n_pairs)] = True
+        idle = self.G[~mine][:, b.cols]
+        others = np.ones(self.N_COLS, bool)
+        others[b.cols] = False
+        gp, gm = (g[:, others] for g in self.pair_rows(b))
+        return LineLoads(idle.sum(axis=0), (idle ** 2).sum(axis=0), gp.sum(axis=1),
+                         (gp ** 2).sum(axis=1), gm.sum(axis=1), (gm ** 2).sum(axis=1))
 
     def run_rng(self, seed, purpose="read noise"):
         """Generator of one random stream of a run on this core: a function of the core's seed,

@@ -46,7 +46,6 @@ class CoreCircuit:
         self.block = block
         P, N = b.n_pairs, b.n_out
         dev = core.device if device is None else device
-        G = core.G
         kw = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
         sigma = dev.read_noise_sigma if dev.read_noise else 0.0
         self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
@@ -57,15 +56,9 @@ class CoreCircuit:
             device=dev,
             **kw)
         # cells of the lines outside the mapped block still load them
-        mine = np.zeros(G.shape[0], bool)
-        mine[2 * b.row:2 * (b.row + P)] = True
-        idle_rows = G[~mine][:, b.cols]
-        self.cols.add_idle_load(idle_rows.sum(axis=0), (idle_rows ** 2).sum(axis=0))
-        others = np.ones(G.shape[1], bool)
-        others[b.cols] = False
-        for line, rows_ in zip(("_p", "_m"), core.pair_rows(b)):
-            rest = rows_[:, others]
-            self.rows.add_idle_load(rest.sum(axis=1), (rest ** 2).sum(axis=1), line=line)
+        loads = core.idle_loads(block)
+        self.cols.add_core_loads(loads, "columns")
+        self.rows.add_core_loads(loads, "rows")
         # pulse drivers: override the outputs y of the driving side each cycle
         drive = "y = pulses(t - t_start, i)"
         self.row_drive = self.rows.run_regularly(drive, when="groups", order=-20,

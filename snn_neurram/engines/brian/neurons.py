@@ -230,6 +230,20 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         setattr(self, gl, getattr(self, gl)[:] + np.asarray(g_line) * b2.siemens)
         setattr(self, gs, getattr(self, gs)[:] + np.asarray(g_sq) * b2.siemens ** 2)
 
+    def add_core_loads(self, loads, part="columns", copies=1):
+        """Add a core's idle cells (:meth:`snn_neurram.Core.idle_loads`) to the lines: the
+        forward lines (``part="columns"``) or the two rows of every backward pair
+        (``part="rows"``), repeated for ``copies`` copies of the network."""
+        if part == "columns":
+            self.add_idle_load(np.tile(loads.columns, copies), np.tile(loads.columns_sq, copies))
+        elif part == "rows":
+            self.add_idle_load(np.tile(loads.rows_plus, copies),
+                               np.tile(loads.rows_plus_sq, copies), line="_p")
+            self.add_idle_load(np.tile(loads.rows_minus, copies),
+                               np.tile(loads.rows_minus_sq, copies), line="_m")
+        else:
+            raise ValueError(f"part must be 'columns' or 'rows' (got {part!r})")
+
     def reset_state(self):
         """Clear integrators, outputs, refractory counters and the cycle count."""
         self.v = 0 * b2.volt

@@ -37,15 +37,9 @@ def rbm_sampler(chip_rbm, v0, sweeps, known_mask=None):
     gp, gm = core.pair_rows(b)
     syn = TransposableSynapses(rows, cols, conductances=(gp[:, b.cols], gm[:, b.cols]),
                                device=dev, name="rbm_syn")
-    mine = np.zeros(core.G.shape[0], bool)
-    mine[2 * b.row:2 * (b.row + P)] = True
-    idle = core.G[~mine][:, b.cols]
-    cols.add_idle_load(idle.sum(axis=0), (idle ** 2).sum(axis=0))
-    others = np.ones(core.G.shape[1], bool)
-    others[b.cols] = False
-    for line, g in zip(("_p", "_m"), (gp, gm)):
-        rest = g[:, others]
-        rows.add_idle_load(rest.sum(axis=1), (rest ** 2).sum(axis=1), line=line)
+    loads = core.idle_loads(0)
+    cols.add_core_loads(loads, "columns")
+    rows.add_core_loads(loads, "rows")
     # rows: visible units, hidden-bias rows (held at 1), noise rows (pseudo-random codes)
     fixed = np.zeros(P, int)
     y0 = np.zeros(P)

@@ -98,11 +98,7 @@ def run_snn_brian(program, x, coding="rate", steps=64, *, readout="membrane", se
                                 device=dev, input="spikes", copies=batch,
                                 name=f"snn_biassyn{k}")
             objects += [bias, bsyn]
-        mine = np.zeros(core.G.shape[0], bool)
-        mine[2 * b.row:2 * (b.row + b.n_pairs)] = True
-        idle = core.G[~mine][:, b.cols]
-        neurons.add_idle_load(np.tile(idle.sum(axis=0), batch),
-                              np.tile((idle ** 2).sum(axis=0), batch))
+        neurons.add_core_loads(core.idle_loads(pl.block), "columns", copies=batch)
         spikes = b2.SpikeMonitor(neurons, name=f"snn_spikes{k}")
         objects.append(spikes)
         groups.append((neurons, state.theta))
