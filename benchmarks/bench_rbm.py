@@ -42,7 +42,8 @@ def main(argv=None):
     sk.intercept_visible_ = rbm.b_v_.copy()
     sk.random_state_ = np.random.RandomState(0)
     v = (rng.random((args.chains, n_v)) < 0.3).astype(float)
-    chip_rbm.gibbs(v, 1)                                          # calibrate, compile kernels
+    chip_rbm.calibrate(v)                                         # fix the operating points
+    chip_rbm.gibbs(v, 1)                                          # compile kernels
     sk.gibbs(v)
     t_chip, t_sk = np.inf, np.inf
     for _ in range(2):

@@ -459,20 +459,30 @@ def lif_step(v: np.ndarray, dv: Any, refractory_left: np.ndarray, config: Neuron
     spikes : ndarray of bool
     """
     th = config.threshold if threshold is None else threshold
-    free = refractory_left <= 0
-    new = (1.0 - config.leak) * v + dv
-    if saturate:
-        np.clip(new, -config.v_swing, config.v_swing, out=new)
-    np.copyto(v, new, where=free)
-    refractory_left -= ~free
-    spikes = free & (v >= th)
+    if config.refractory == 0:             # no neuron is ever refractory: update in place
+        free = None
+        if config.leak:
+            v *= 1.0 - config.leak
+        v += dv
+        if saturate:
+            np.clip(v, -config.v_swing, config.v_swing, out=v)
+        spikes = v >= th
+    else:
+        free = refractory_left <= 0
+        new = (1.0 - config.leak) * v + dv
+        if saturate:
+            np.clip(new, -config.v_swing, config.v_swing, out=new)
+        np.copyto(v, new, where=free)
+        refractory_left -= ~free
+        spikes = free & (v >= th)
     if can_fire is not None:
         spikes &= can_fire
     if config.reset == "zero":
         v[spikes] = 0.0
     else:
         np.subtract(v, np.broadcast_to(th, v.shape), out=v, where=spikes)
-    refractory_left[spikes] = config.refractory
+    if free is not None:
+        refractory_left[spikes] = config.refractory
     return spikes
 
 
