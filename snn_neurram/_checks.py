@@ -1,18 +1,25 @@
 """Argument checking shared by every layer: clear errors that name the argument and its allowed range."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Collection, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["as_si", "check_range", "check_int", "check_choice", "as_finite_array"]
+
+_T = TypeVar("_T")
 
 
 def _is_quantity(value):
     return type(value).__module__.startswith("brian2")
 
 
-def as_si(value, name, unit=None):
+def as_si(value: Any, name: str, unit: str | None = None) -> float:
     """Return ``value`` as a plain float in SI units.
 
     Parameters
@@ -39,7 +46,8 @@ def as_si(value, name, unit=None):
     return value
 
 
-def check_range(value, name, lo=None, hi=None, lo_open=False, hi_open=False, unit=None):
+def check_range(value: Any, name: str, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False, unit: str | None = None) -> float:
     """Convert with :func:`as_si` and check ``lo <= value <= hi`` (open ends where asked)."""
     value = as_si(value, name, unit)
     bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
@@ -53,7 +61,7 @@ def check_range(value, name, lo=None, hi=None, lo_open=False, hi_open=False, uni
     return value
 
 
-def check_int(value, name, lo=None, hi=None):
+def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
     """Check that ``value`` is an integer in ``[lo, hi]`` and return it as ``int``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer (got {value!r})")
@@ -65,14 +73,16 @@ def check_int(value, name, lo=None, hi=None):
     return value
 
 
-def check_choice(value, name, choices):
+def check_choice(value: _T, name: str, choices: Collection[Any]) -> _T:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})")
     return value
 
 
-def as_finite_array(x, name, ndim=None, shape=None, dtype=np.float64):
+def as_finite_array(x: ArrayLike, name: str, ndim: int | None = None,
+                    shape: Sequence[int | None] | None = None,
+                    dtype: DTypeLike = np.float64) -> np.ndarray:
     """Return ``x`` as a finite float array, checking its number of dimensions and shape.
 
     ``shape`` may contain ``None`` for a free axis.
@@ -82,8 +92,9 @@ def as_finite_array(x, name, ndim=None, shape=None, dtype=np.float64):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array ({exc})") from None
     if ndim is not None and arr.ndim != ndim:
-        want = " x ".join("n" if s is None else str(s) for s in shape) if shape else f"{ndim}-D"
-        raise ValueError(f"{name} must be a {ndim}-D array of shape ({want}) (got shape {arr.shape})")
+        axes = " x ".join("n" if s is None else str(s) for s in shape) if shape else f"{ndim}-D"
+        raise ValueError(f"{name} must be a {ndim}-D array of shape ({axes}) "
+                         f"(got shape {arr.shape})")
     if shape is not None:
         for axis, (want, got) in enumerate(zip(shape, arr.shape)):
             if want is not None and want != got:

@@ -1,16 +1,19 @@
 """File writing that never leaves a half-written file: write to a temporary file beside the
 target, flush it to disk, then rename it into place (atomic on POSIX and Windows)."""
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
+from typing import Any
 
 import numpy as np
 
 __all__ = ["atomic_write_bytes", "write_json"]
 
 
-def atomic_write_bytes(path, data):
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` (bytes) to ``path`` atomically; on failure the previous file stays intact."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -40,6 +43,6 @@ def _plain(obj):
     return obj
 
 
-def write_json(path, obj):
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` (numpy values allowed) as indented JSON, atomically."""
     atomic_write_bytes(path, (json.dumps(_plain(obj), indent=2) + "\n").encode())

@@ -6,6 +6,10 @@ fits its constants to the chip's published figures (:func:`fit_to_published`, :d
 and accounts whole compiled programs (:func:`program_account`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .._checks import check_int
@@ -19,7 +23,7 @@ __all__ = ["EnergyModel", "PUBLISHED", "mvm_events", "mvm_account", "peak", "fit
 #: Nature 2022 ED Fig. 12, 48 cores fully used, output bits = input bits + 2:
 #: input bits -> (TOPS, TOPS/W); and the energy split in fJ per MAC
 #: (word-line switching, neuron, input pulses) at 1, 4 and 8 bits.
-PUBLISHED = {
+PUBLISHED: dict[str, dict[int, tuple[float, ...]]] = {
     "throughput": {1: (2.12, 43.1), 2: (1.79, 40.3), 3: (1.17, 23.1), 4: (0.74, 16.0),
                    5: (0.5, 11.1), 6: (0.3, 8.7), 7: (0.34, 7.75), 8: (0.26, 6.44)},
     "split_fj_per_mac": {1: (9.0, 10.6, 3.4), 4: (21.8, 29.1, 11.5), 8: (50.5, 75.9, 27.5)},
@@ -28,14 +32,14 @@ CELLS = 256                 # cells per row and per column of a core
 CORES = 48
 
 
-def published_bits(bits):
+def published_bits(bits: int) -> tuple[int, int]:
     """(in_bits, out_bits) of the chip's measurement at ``bits``-bit inputs: in_bits counts
     magnitude bits here (b - 1, binary at 1 bit), out_bits = bits + 2."""
     bits = check_int(bits, "bits", 1, 8)
     return max(1, bits - 1), bits + 2
 
 
-def peak(bits, model=None, adc="sar"):
+def peak(bits: int, model: EnergyModel | None = None, adc: str = "sar") -> dict[str, Any]:
     """Throughput and efficiency of a fully used 48-core chip at the paper's ``bits``-bit setting.
 
     Returns TOPS, TOPS/W and fJ per MAC by component, counting an op as one MAC of one cell.
@@ -52,7 +56,7 @@ def peak(bits, model=None, adc="sar"):
             "mvm_time_s": acc["time"]}
 
 
-def fit_to_published():
+def fit_to_published() -> EnergyModel:
     """Fit the nine MVM constants to :data:`PUBLISHED` (returns an EnergyModel).
 
     Times: least squares in log-throughput of phases t_phase + cycles t_cycle + steps t_adc_step.
@@ -102,7 +106,8 @@ def _bit_activity(rows, in_bits):
     return float(ones / in_bits)
 
 
-def program_account(program, in_bits=4, out_bits=4, model=None):
+def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
+                    model: EnergyModel | None = None) -> dict[str, Any]:
     """Energy and latency account of one inference of a compiled program.
 
     Per layer: energy by component (word lines, input pulses, neurons, digital partial sums,
@@ -124,7 +129,7 @@ def program_account(program, in_bits=4, out_bits=4, model=None):
             else 1.0
         comp = {"wl_switching": 0.0, "input_pulses": 0.0, "neuron": 0.0, "digital": 0.0,
                 "transfer": 0.0}
-        core_time = {}
+        core_time: dict[int, float] = {}
         n_mvm = plan.mvms_per_input
         pulses = events = 0.0
         for blk in plan.blocks:

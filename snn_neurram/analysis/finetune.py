@@ -10,7 +10,13 @@ The chip is reached through a :class:`ChipDriver`: four calls that a driver for 
 board can implement as well as :class:`SimulatedChip` does for the simulation.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_int
 
@@ -26,21 +32,22 @@ class ChipDriver:
 
     n_stages = 0
 
-    def program_layer(self, index, W, b=None, *, x_max=None, clip=None):
+    def program_layer(self, index: int, W: ArrayLike, b: ArrayLike | None = None, *,
+                      x_max: float | None = None, clip: float | None = None) -> None:
         """Write new weights into weighted layer ``index`` (its own shapes; input range x_max and
         ReLU range clip when they changed)."""
         raise NotImplementedError
 
-    def calibrate_layer(self, index, x):
+    def calibrate_layer(self, index: int, x: np.ndarray) -> Any:
         """Calibrate layer ``index`` on x, its inputs as measured on the chip."""
         raise NotImplementedError
 
-    def measure(self, x, stop):
+    def measure(self, x: ArrayLike, stop: int) -> np.ndarray:
         """The chip's outputs of stage ``stop - 1`` for network inputs x (stages 0..stop-1 on
         the chip)."""
         raise NotImplementedError
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """The network's outputs (logits) on the chip."""
         return self.measure(x, self.n_stages)
 
@@ -61,20 +68,22 @@ class SimulatedChip(ChipDriver):
         its per-column correction in :meth:`calibrate_layer`; without it that call does nothing.
     """
 
-    def __init__(self, program, in_bits=4, out_bits=4, head_bits=None, calibrate=True):
+    def __init__(self, program: Any, in_bits: int = 4, out_bits: int = 4,
+                 head_bits: int | None = None, calibrate: bool = True) -> None:
         self.program = program
         self.in_bits = check_int(in_bits, "in_bits", 1, 8)
         self.out_bits = check_int(out_bits, "out_bits", 1, 8)
         self.head_bits = head_bits
         self.calibrate = bool(calibrate)
         self.n_stages = len(program.stages())
-        self.log = []                           # (call, layer index): the order of the loop
+        self.log: list[tuple[str, int]] = []    # (call, layer index): the order of the loop
 
-    def program_layer(self, index, W, b=None, *, x_max=None, clip=None):
+    def program_layer(self, index: int, W: ArrayLike, b: ArrayLike | None = None, *,
+                      x_max: float | None = None, clip: float | None = None) -> None:
         self.log.append(("program", index))
         self.program.reprogram_layer(index, W, b, x_max=x_max, clip=clip)
 
-    def calibrate_layer(self, index, x):
+    def calibrate_layer(self, index: int, x: np.ndarray) -> dict[str, Any] | None:
         from .calibration import calibrate_layer
 
         self.log.append(("calibrate", index))
@@ -83,7 +92,7 @@ class SimulatedChip(ChipDriver):
                                    out_bits=self.out_bits, head_bits=self.head_bits, seed=index)
         return None
 
-    def measure(self, x, stop):
+    def measure(self, x: ArrayLike, stop: int) -> np.ndarray:
         self.log.append(("measure", stop - 1))
         return self.program.run_stages(x, 0, stop, self.in_bits, self.out_bits,
                                        head_bits=self.head_bits)
@@ -95,9 +104,12 @@ def _weighted(model):
     return weighted_layers(model)
 
 
-def progressive_finetune(driver, net, X, y, *, epochs=1, lr=3e-4, batch_size=128,
-                         calibration_samples=512, X_val=None, y_val=None, seed=0, log=print,
-                         progress=False):
+def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLike, *,
+                         epochs: int = 1, lr: float = 3e-4, batch_size: int = 128,
+                         calibration_samples: int = 512, X_val: ArrayLike | None = None,
+                         y_val: ArrayLike | None = None, seed: int = 0,
+                         log: Callable[[str], Any] | None = print,
+                         progress: bool = False) -> list[dict[str, Any]]:
     """Progressive chip-in-the-loop fine-tuning of ``net`` with ``driver``.
 
     For n = 0 .. N-2: measure stage n's outputs on the chip for the training inputs X; train

@@ -20,11 +20,14 @@ altered file, a file of another format version, or not a program at all raise
 :class:`ProgramFileError` -- never wrong results.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import io
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +82,7 @@ def _take(obj, arrays):
     return obj
 
 
-def save_program(program, path):
+def save_program(program: Any, path: str | os.PathLike[str]) -> None:
     """Write a compiled program (a ChipProgram or its ProgramPlan) to ``path`` (see the module
     documentation for the format)."""
     program = as_plan(program)
@@ -139,7 +142,7 @@ def _read(path):
     return meta, arrays
 
 
-def load_plan(path):
+def load_plan(path: str | os.PathLike[str]) -> ProgramPlan:
     """Load the ProgramPlan of a program saved by :meth:`ChipProgram.save`
     (:func:`snn_neurram.load` wraps it in a ChipProgram).
 

@@ -1,10 +1,15 @@
 """Figures. Uses matplotlib's non-interactive Agg backend; every function saves a PNG and returns
 its path."""
 
+from __future__ import annotations
+
 import os
 import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["save_figure", "core_demo_figure"]
 
@@ -18,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, path):
+def save_figure(fig: Any, path: str) -> str:
     """Save ``fig`` to ``path`` atomically (a temporary file renamed into place) and close it."""
     plt = _pyplot()
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
@@ -33,7 +38,8 @@ def save_figure(fig, path):
     return path
 
 
-def core_demo_figure(g_programmed_uS, g_relaxed_uS, read_time_s, ideal, chip, path):
+def core_demo_figure(g_programmed_uS: ArrayLike, g_relaxed_uS: ArrayLike, read_time_s: float,
+                     ideal: ArrayLike, chip: ArrayLike, path: str) -> str:
     """Conductance histograms before/after relaxation and chip-vs-ideal outputs, side by side.
 
     Parameters
@@ -69,7 +75,7 @@ def core_demo_figure(g_programmed_uS, g_relaxed_uS, read_time_s, ideal, chip, pa
     return save_figure(fig, path)
 
 
-def core_grid_figure(program, path):
+def core_grid_figure(program: Any, path: str) -> str:
     """The chip's 8 x 6 core grid with every block drawn where it sits, coloured by layer.
 
     Each core is a square of 256 columns (across) by 128 row pairs (down); a block is a
@@ -90,7 +96,7 @@ def core_grid_figure(program, path):
                                ec="#555" if present else "#ccc", lw=1, hatch=None if present
                                else "//"))
         ax.text(gx + 0.02, ny - 1 - gy + 0.94, f"{c}", fontsize=6, color="#666", va="bottom")
-    handles = {}
+    handles: dict[int, tuple[Any, str]] = {}
     for p in program.plans:
         color = cmap(p.index % 20)
         for b in p.blocks:
@@ -117,7 +123,7 @@ def core_grid_figure(program, path):
     return save_figure(fig, path)
 
 
-def energy_figure(acc, path, title=None):
+def energy_figure(acc: dict[str, Any], path: str, title: str | None = None) -> str:
     """Stacked bars of the energy per inference of every layer, by component, with the latency
     of each layer as a line on a second axis."""
     plt = _pyplot()
@@ -149,14 +155,15 @@ def energy_figure(acc, path, title=None):
     return save_figure(fig, path)
 
 
-def comparison_figure(rows, float_accuracy, dataset, path):
+def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset: str,
+                      path: str) -> str:
     """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
     over its time steps."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    groups = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         key = "ANN (bit-serial)" if r["mode"] == "ann" else f"SNN, {r['coding']} coding"
         groups.setdefault(key, []).append(r)
@@ -182,7 +189,7 @@ def comparison_figure(rows, float_accuracy, dataset, path):
     return save_figure(fig, path)
 
 
-def raster_figure(result, path, max_neurons=128):
+def raster_figure(result: Any, path: str, max_neurons: int = 128) -> str:
     """Spikes of one input, layer by layer (an SNNResult recorded with ``record_raster``)."""
     plt = _pyplot()
     n = len(result.raster)
@@ -206,7 +213,8 @@ def raster_figure(result, path, max_neurons=128):
     return save_figure(fig, path)
 
 
-def recovery_figure(examples, path, dataset=""):
+def recovery_figure(examples: Mapping[str, Sequence[np.ndarray]], path: str,
+                    dataset: str = "") -> str:
     """Rows: corrupted, recovered on the chip, recovered in software, original; a block of
     columns per corruption."""
     plt = _pyplot()
@@ -230,7 +238,8 @@ def recovery_figure(examples, path, dataset=""):
     return save_figure(fig, path)
 
 
-def classify_figures(result, folder, rows):
+def classify_figures(result: dict[str, Any], folder: str,
+                     rows: dict[str, str]) -> dict[str, str]:
     """Two figures of ``snn-neurram bench classify``: the accuracy of each co-optimisation step
     (bars, mean and std over chips; ``rows`` maps each step's key to its label) and the eta
     sweep (accuracy vs test-time weight noise for networks trained at several eta). Returns

@@ -3,16 +3,22 @@ inference costs, as dicts and as text tables."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..compiler.plan import as_plan
 from .energy import program_account
 from .plotting import core_grid_figure
 
+if TYPE_CHECKING:
+    from ..physics.energy import EnergyModel
+
 __all__ = ["report", "report_text", "energy_text"]
 
 
-def report(program, figure=None, energy=True, in_bits=4, out_bits=4, energy_model=None):
+def report(program: Any, figure: str | None = None, energy: bool = True, in_bits: int = 4,
+           out_bits: int = 4, energy_model: EnergyModel | None = None) -> dict[str, Any]:
     """Where every weight lives, per layer and per core, and what an inference costs.
 
     Parameters
@@ -36,7 +42,7 @@ def report(program, figure=None, energy=True, in_bits=4, out_bits=4, energy_mode
     program = as_plan(program)
     cells_per_core = 128 * 256
     core_cells = np.zeros(program.chip.n_cores, dtype=np.int64)
-    core_layers = [set() for _ in range(program.chip.n_cores)]
+    core_layers: list[set[int]] = [set() for _ in range(program.chip.n_cores)]
     core_blocks = np.zeros(program.chip.n_cores, dtype=np.int64)
     layers = []
     for p in program.plans:
@@ -79,7 +85,7 @@ def report(program, figure=None, energy=True, in_bits=4, out_bits=4, energy_mode
         rep["figure"] = core_grid_figure(program, figure)
     return rep
 
-def report_text(program, rep=None):
+def report_text(program: Any, rep: dict[str, Any] | None = None) -> str:
     """The report as an aligned text table."""
     rep = report(program, energy=False) if rep is None else rep
     lines = [f"{'layer':<14s}{'matrix':>11s}{'segs':>7s}{'blocks':>8s}{'repl':>6s}"
@@ -96,7 +102,7 @@ def report_text(program, rep=None):
                  f"{100 * rep['utilisation_of_used_cores']:.1f} % of the used cores' cells")
     return "\n".join(lines)
 
-def energy_text(acc):
+def energy_text(acc: dict[str, Any]) -> str:
     """An energy account (:func:`snn_neurram.energy.program_account`) as a text table."""
     comps = list(acc["energy_by_component_j"])
     head = "".join(f"{c[:10]:>11s}" for c in comps)

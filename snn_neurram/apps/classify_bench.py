@@ -22,9 +22,13 @@ Trained networks are checkpointed in the output folder, so an interrupted or rep
 up where it stopped.
 """
 
+from __future__ import annotations
+
 import copy
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +41,7 @@ from .models import build
 __all__ = ["classify_benchmark", "RECIPES", "ROWS"]
 
 #: Per data set: network, bits, training recipe, chips, fine-tuning and the eta sweep.
-RECIPES = {
+RECIPES: dict[str, dict[str, Any]] = {
     "digits": dict(model="digits-mlp", bits=3, head_bits=8, epochs=60, lr=3e-3, batch_size=64, eta=0.15,
                    chips=5, calib_samples=512, ft_epochs=3, ft_lr=3e-4, ft_samples=None,
                    eta_train=(0.0, 0.05, 0.10, 0.15, 0.20),
@@ -68,8 +72,10 @@ def _accuracy(logits, y):
     return float(np.mean(np.asarray(logits).argmax(axis=1) == y))
 
 
-def classify_benchmark(dataset="digits", recipe=None, out="snn_neurram_bench", folder=None,
-                       seed=0, log=print, progress=False):
+def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = None,
+                       out: str = "snn_neurram_bench", folder: str | None = None, seed: int = 0,
+                       log: Callable[[str], Any] = print,
+                       progress: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns a dict (see the module documentation) and writes figures and
     checkpoints to ``out``."""
     from ..analysis.calibration import calibrate
@@ -94,7 +100,7 @@ def classify_benchmark(dataset="digits", recipe=None, out="snn_neurram_bench", f
         X_te, y_te = X_te[:r["test_samples"]], y_te[:r["test_samples"]]
     shape = tuple(X_tr.shape[1:])
 
-    nets = {}
+    nets: dict[float, Any] = {}
 
     def trained(eta):
         """The network trained at weight-noise eta (0: plain), from its checkpoint if done."""
@@ -125,7 +131,7 @@ def classify_benchmark(dataset="digits", recipe=None, out="snn_neurram_bench", f
     def on_chip(prog):
         return _accuracy(prog.run(X_te, in_bits=bits, out_bits=bits, head_bits=hb), y_te)
 
-    per_chip = {k: [] for k in CHIP_ROWS}
+    per_chip: dict[str, list[float]] = {k: [] for k in CHIP_ROWS}
     ft_steps = []
     X_ft, y_ft = X_tr, y_tr
     if r["ft_samples"] and r["ft_samples"] < len(X_tr):

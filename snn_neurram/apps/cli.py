@@ -1,5 +1,7 @@
 """The ``snn-neurram`` command line. Every subcommand that reports numbers takes ``--json PATH``."""
 
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -48,7 +50,7 @@ def _print_demo(r):
     print(f"({r['seconds']:.1f} s)")
 
 
-def cmd_demo(args):
+def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_chip_demo, run_core_demo
 
     result = run_core_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time,
@@ -71,7 +73,7 @@ def cmd_demo(args):
     return 0
 
 
-def cmd_map(args):
+def cmd_map(args: argparse.Namespace) -> int:
     import os
 
     program = _program_for(args)
@@ -102,7 +104,7 @@ def _program_for(args):
                          replicate=args.replicate, calibration_size=32)
 
 
-def cmd_energy(args):
+def cmd_energy(args: argparse.Namespace) -> int:
     import os
 
     from ..analysis.energy import program_account
@@ -119,7 +121,7 @@ def cmd_energy(args):
     return 0
 
 
-def cmd_compare(args):
+def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import run_comparison
 
     steps = [int(s) for s in args.steps.split(",") if s]
@@ -142,7 +144,7 @@ def _finish(result, args):
     return 0
 
 
-def cmd_bench(args):
+def cmd_bench(args: argparse.Namespace) -> int:
     import os
 
     if args.what == "rbm":
@@ -181,7 +183,7 @@ def cmd_bench(args):
     return 0
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snn-neurram",
         description="Spiking, Boltzmann and conventional networks on a simulated NeuRRAM chip.")
@@ -246,7 +248,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,8 +6,12 @@ reports accuracy, latency in chip time, energy per inference (the energy model o
 :mod:`snn_neurram.energy`), spikes and synaptic events per inference.
 """
 
+from __future__ import annotations
+
 import os
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -18,10 +22,14 @@ from .datasets import load_dataset
 from ..analysis.energy import program_account
 from ..nn.layers import Dense, Sequential
 
+if TYPE_CHECKING:
+    from ..engines.results import SNNResult
+
 __all__ = ["train_mlp", "run_comparison"]
 
 
-def train_mlp(X, y, hidden, seed=0, max_iter=200, samples=None):
+def train_mlp(X: np.ndarray, y: np.ndarray, hidden: int, seed: int = 0, max_iter: int = 200,
+              samples: int | None = None) -> Sequential:
     """A ReLU MLP (n_in -> hidden -> classes) trained with scikit-learn, as a Sequential."""
     from sklearn.neural_network import MLPClassifier
 
@@ -36,9 +44,13 @@ def train_mlp(X, y, hidden, seed=0, max_iter=200, samples=None):
                       name=f"mlp{hidden}")
 
 
-def run_comparison(dataset="digits", model="mlp", steps=(8, 16, 32, 64, 128),
-                   ann_bits=(1, 2, 3, 4), out_bits=4, codings=("rate", "latency"), seed=0,
-                   out_dir="snn_neurram_compare", test_samples=None, folder=None, log=print):
+def run_comparison(dataset: str = "digits", model: str = "mlp",
+                   steps: Sequence[int] = (8, 16, 32, 64, 128),
+                   ann_bits: Sequence[int] = (1, 2, 3, 4), out_bits: int = 4,
+                   codings: Sequence[str] = ("rate", "latency"), seed: int = 0,
+                   out_dir: str = "snn_neurram_compare", test_samples: int | None = None,
+                   folder: str | None = None,
+                   log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Run the comparison; returns a dict with ``rows`` (one per run) and figure paths."""
     from ..analysis.plotting import comparison_figure, raster_figure
 
@@ -56,7 +68,7 @@ def run_comparison(dataset="digits", model="mlp", steps=(8, 16, 32, 64, 128),
     program = compile_model(net, Chip(seed=seed), calibration=X_tr, seed=seed)
     rows = []
     for bits in ann_bits:
-        y = program.run(X_te, in_bits=bits, out_bits=out_bits, progress=False)
+        y = cast(np.ndarray, program.run(X_te, in_bits=bits, out_bits=out_bits, progress=False))
         acc = program_account(program, bits, out_bits)
         rows.append({"mode": "ann", "coding": "bit-serial", "in_bits": bits, "steps": None,
                      "accuracy": float(np.mean(y.argmax(1) == y_te)),
@@ -67,8 +79,8 @@ def run_comparison(dataset="digits", model="mlp", steps=(8, 16, 32, 64, 128),
     raster = None
     for coding in codings:
         for T in steps:
-            r = program.run(X_te, mode="snn", coding=coding, steps=T, seed=seed,
-                            record_raster=(coding == "rate" and T == 64))
+            r = cast("SNNResult", program.run(X_te, mode="snn", coding=coding, steps=T, seed=seed,
+                                              record_raster=(coding == "rate" and T == 64)))
             if r.raster is not None:
                 raster = r
             rows.append({"mode": "snn", "coding": coding, "in_bits": None, "steps": T,

@@ -7,10 +7,14 @@
   folder of Debian's ``dataset-fashion-mnist`` package. Nothing is downloaded.
 """
 
+from __future__ import annotations
+
 import gzip
 import os
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 __all__ = ["load_digits_split", "load_idx", "load_fashion_mnist", "load_mnist", "load_dataset",
            "FASHION_MNIST_DIR", "DATASETS"]
@@ -18,9 +22,11 @@ __all__ = ["load_digits_split", "load_idx", "load_fashion_mnist", "load_mnist", 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
           "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+#: (X_train, X_test, y_train, y_test)
+_Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def load_digits_split(test_size=0.3, seed=0):
+def load_digits_split(test_size: float = 0.3, seed: int = 0) -> list[np.ndarray]:
     """The 8 x 8 digits, pixels scaled to [0, 1], split into stratified train and test sets.
 
     Returns
@@ -36,14 +42,15 @@ def load_digits_split(test_size=0.3, seed=0):
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
 
 
-def load_idx(path):
+def load_idx(path: str) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a numpy array."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as fh:
         data = fh.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    dtypes: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+                                    0x0D: ">f4", 0x0E: ">f8"}
     if data[2] not in dtypes:
         raise ValueError(f"{path}: unknown IDX data type 0x{data[2]:02x}")
     ndim = data[3]
@@ -74,7 +81,7 @@ def _load_idx_set(folder, name, hint):
             load_idx(paths["test_labels"]).astype(np.int64))
 
 
-def load_fashion_mnist(folder=None):
+def load_fashion_mnist(folder: str | os.PathLike[str] | None = None) -> _Split:
     """Fashion-MNIST as (X_train, X_test, y_train, y_test), images (n, 1, 28, 28) in [0, 1].
 
     ``folder`` holds the four IDX files; by default Debian's package location.
@@ -85,7 +92,7 @@ def load_fashion_mnist(folder=None):
                          "pass the folder that holds the IDX files.")
 
 
-def load_mnist(folder):
+def load_mnist(folder: str | os.PathLike[str]) -> _Split:
     """MNIST from the folder that holds its four IDX files (same layout as Fashion-MNIST)."""
     return _load_idx_set(os.fspath(folder), "MNIST",
                          "Put the four MNIST IDX files in that folder (nothing is downloaded).")
@@ -94,7 +101,8 @@ def load_mnist(folder):
 DATASETS = ("digits", "fashion-mnist")
 
 
-def load_dataset(name, folder=None, flat=False, seed=0):
+def load_dataset(name: str, folder: str | os.PathLike[str] | None = None, flat: bool = False,
+                 seed: int = 0) -> Sequence[np.ndarray]:
     """(X_train, X_test, y_train, y_test) of ``digits`` or ``fashion-mnist``.
 
     ``flat=True`` gives vectors (n, 784) instead of images for Fashion-MNIST; digits are always

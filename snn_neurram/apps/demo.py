@@ -5,10 +5,14 @@ classes, with bias), program it onto a simulated core with every non-ideality of
 device, classify the held-out digits through the core, and compare with software.
 """
 
+from __future__ import annotations
+
 import os
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import check_int
 from ..hw.core import Core
@@ -17,11 +21,15 @@ from ..physics.device import RRAMDevice
 from ..physics.neuron import NeuronConfig
 from ..analysis.plotting import core_demo_figure
 
+if TYPE_CHECKING:
+    from ..nn.layers import Sequential
+
 __all__ = ["run_core_demo", "run_chip_demo", "train_digits_mlp"]
 
 
-def run_core_demo(out_dir="snn_neurram_demo", seed=0, read_time=86400.0, in_bits=4, out_bits=8,
-                  device=None, neuron=None):
+def run_core_demo(out_dir: str = "snn_neurram_demo", seed: int = 0, read_time: float = 86400.0,
+                  in_bits: int = 4, out_bits: int = 8, device: RRAMDevice | None = None,
+                  neuron: NeuronConfig | None = None) -> dict[str, Any]:
     """Run the single-core demo; returns a dict of results (and writes a figure to ``out_dir``).
 
     Parameters
@@ -86,7 +94,8 @@ def run_core_demo(out_dir="snn_neurram_demo", seed=0, read_time=86400.0, in_bits
     }
 
 
-def train_digits_mlp(X_tr, y_tr, hidden=64, seed=0):
+def train_digits_mlp(X_tr: ArrayLike, y_tr: ArrayLike, hidden: int = 64,
+                     seed: int = 0) -> Sequential:
     """Train the digits MLP (64 -> hidden ReLU -> 10) with scikit-learn; returns a Sequential."""
     from sklearn.neural_network import MLPClassifier
 
@@ -99,8 +108,9 @@ def train_digits_mlp(X_tr, y_tr, hidden=64, seed=0):
                       name="digits_mlp")
 
 
-def run_chip_demo(out_dir="snn_neurram_demo", seed=0, read_time=86400.0, in_bits=4, out_bits=4,
-                  device=None, neuron=None):
+def run_chip_demo(out_dir: str = "snn_neurram_demo", seed: int = 0, read_time: float = 86400.0,
+                  in_bits: int = 4, out_bits: int = 4, device: RRAMDevice | None = None,
+                  neuron: NeuronConfig | None = None) -> dict[str, Any]:
     """Compile the shipped noise-aware digits MLP onto a 48-core chip, calibrate it on training
     samples (model-driven calibration with per-column correction) and classify the held-out
     digits through it.
@@ -122,10 +132,10 @@ def run_chip_demo(out_dir="snn_neurram_demo", seed=0, read_time=86400.0, in_bits
     chip = Chip(device=device or RRAMDevice(), neuron=neuron or NeuronConfig(), seed=seed,
                 read_time=read_time)
     program = compile_model(model, chip, calibration=X_tr)
-    uncalibrated = float(np.mean(program.run(X_te, in_bits=in_bits, out_bits=out_bits,
-                                             head_bits=8).argmax(1) == y_te))
+    y_before = cast(np.ndarray, program.run(X_te, in_bits=in_bits, out_bits=out_bits, head_bits=8))
+    uncalibrated = float(np.mean(y_before.argmax(1) == y_te))
     calibrate(program, X_tr, in_bits=in_bits, out_bits=out_bits, head_bits=8, seed=seed)
-    y_chip = program.run(X_te, in_bits=in_bits, out_bits=out_bits, head_bits=8)
+    y_chip = cast(np.ndarray, program.run(X_te, in_bits=in_bits, out_bits=out_bits, head_bits=8))
     chip_acc = float(np.mean(y_chip.argmax(1) == y_te))
     rep = program.report(figure=os.path.join(out_dir, "chip_map.png"))
     return {

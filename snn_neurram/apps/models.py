@@ -5,6 +5,10 @@ generator (He initialisation) unless weights are given; the training recipes liv
 and in :mod:`snn_neurram.training`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from ..nn.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Residual, Sequential
@@ -23,7 +27,7 @@ def _dense(rng, n_in, n_out, activation="relu", name=None):
     return Dense(W, np.zeros(n_out), activation=activation, name=name)
 
 
-def mnist_cnn(seed=0, channels=(8, 8, 16, 16, 32, 32)):
+def mnist_cnn(seed: int = 0, channels: Sequence[int] = (8, 8, 16, 16, 32, 32)) -> Sequential:
     """The paper's 7-layer MNIST CNN for 1 x 28 x 28 inputs.
 
     conv3x3(8) conv3x3(8) maxpool2 conv3x3(16) conv3x3(16) maxpool2 conv3x3(32) conv3x3(32)
@@ -41,7 +45,7 @@ def mnist_cnn(seed=0, channels=(8, 8, 16, 16, 32, 32)):
     return Sequential(*layers, name="mnist_cnn")
 
 
-def digits_mlp(seed=0, hidden=64):
+def digits_mlp(seed: int = 0, hidden: int = 64) -> Sequential:
     """MLP for the 8 x 8 digits: 64 -> hidden (ReLU) -> 10."""
     rng = np.random.default_rng(seed)
     return Sequential(_dense(rng, 64, hidden, name="fc1"),
@@ -49,7 +53,7 @@ def digits_mlp(seed=0, hidden=64):
                       name="digits_mlp")
 
 
-def resnet20(seed=0, width=16):
+def resnet20(seed: int = 0, width: int = 16) -> Sequential:
     """ResNet-20 for 3 x 32 x 32 inputs (He et al. 2016): a 3 x 3 stem, three stages of three
     basic blocks (two 3 x 3 convolutions each) at width, 2 width, 4 width channels with stride 2
     and 1 x 1 projection shortcuts between stages, global average pooling and a dense layer.
@@ -73,14 +77,14 @@ def resnet20(seed=0, width=16):
     return Sequential(*layers, name="resnet20")
 
 
-MODELS = {
+MODELS: dict[str, tuple[Callable[..., Sequential], tuple[int, ...]]] = {
     "mnist-cnn": (mnist_cnn, (1, 28, 28)),
     "digits-mlp": (digits_mlp, (64,)),
     "resnet20": (resnet20, (3, 32, 32)),
 }
 
 
-def build(name, seed=0):
+def build(name: str, seed: int = 0) -> tuple[Sequential, tuple[int, ...]]:
     """(model, input shape) of a reference model by name (see :data:`MODELS`)."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)} (got {name!r})")

@@ -7,10 +7,15 @@ runs without PyTorch. ``models/train_digits_noise_aware.py`` re-creates the file
 pass, weights limited to the 95th percentile of |W| as the chip's mapping limits them.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._io import atomic_write_bytes
 from ..nn.layers import Dense, Sequential
@@ -21,16 +26,18 @@ __all__ = ["load_digits_mlp_noise_aware", "train_digits_mlp_noise_aware", "save_
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 DIGITS_FILE = os.path.join(DATA, "digits_mlp_noise_aware.npz")
 #: Recipe of the shipped digits network.
-DIGITS_RECIPE = dict(hidden=64, bits=4, eta=0.15, weight_clip=95.0, epochs=60, lr=3e-3,
-                     batch_size=64, seed=0)
+DIGITS_RECIPE: dict[str, Any] = dict(hidden=64, bits=4, eta=0.15, weight_clip=95.0, epochs=60,
+                                     lr=3e-3, batch_size=64, seed=0)
 
 
-def save_dense_model(model, path, meta=None):
+def save_dense_model(model: Sequential, path: str | os.PathLike[str],
+                     meta: dict[str, Any] | None = None) -> None:
     """Save a Sequential of Dense layers (weights, biases, activations, clips, input ranges) and
     a metadata dict to an .npz file, atomically."""
     import io
 
-    arrays, layers = {}, []
+    arrays: dict[str, Any] = {}
+    layers: list[dict[str, Any]] = []
     for i, layer in enumerate(model.layers):
         if not isinstance(layer, Dense):
             raise ValueError(f"save_dense_model saves Dense layers only (layer {i} is "
@@ -46,7 +53,7 @@ def save_dense_model(model, path, meta=None):
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_dense_model(path):
+def load_dense_model(path: str | os.PathLike[str]) -> tuple[Sequential, dict[str, Any]]:
     """(Sequential, metadata dict) saved by :func:`save_dense_model`."""
     with np.load(path, allow_pickle=False) as f:
         header = json.loads(f["header"].tobytes().decode())
@@ -55,12 +62,12 @@ def load_dense_model(path):
     return Sequential(*layers, name=header["name"]), header["meta"]
 
 
-def load_digits_mlp_noise_aware():
+def load_digits_mlp_noise_aware() -> tuple[Sequential, dict[str, Any]]:
     """The shipped noise-aware digits MLP: (Sequential, metadata with its recipe and accuracy)."""
     return load_dense_model(DIGITS_FILE)
 
 
-def quantised_forward(model, x, in_bits, act_bits):
+def quantised_forward(model: Sequential, x: ArrayLike, in_bits: int, act_bits: int) -> np.ndarray:
     """The software reference of a network trained with quantised activations, in numpy: every
     weighted layer's input quantised to ``in_bits`` (first layer) or ``act_bits`` bits over
     [0, x_max], clipped ReLUs as trained; the last layer's outputs unquantised."""
@@ -73,7 +80,8 @@ def quantised_forward(model, x, in_bits, act_bits):
     return y
 
 
-def train_digits_mlp_noise_aware(path=DIGITS_FILE, log=print):
+def train_digits_mlp_noise_aware(path: str = DIGITS_FILE,
+                                 log: Callable[[str], Any] | None = print) -> Sequential:
     """Train the digits network with :data:`DIGITS_RECIPE` (needs PyTorch) and save it."""
     from .datasets import load_digits_split
     from .models import digits_mlp

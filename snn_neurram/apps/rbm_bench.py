@@ -15,7 +15,11 @@ As a reference the result also scores the mean training image pasted into the co
 (``mean_image``): a recovery that does no better has not used the visible pixels.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +31,7 @@ from ..engines.rbm import RBM, corrupt
 __all__ = ["recovery_benchmark", "RECIPES"]
 
 #: Training recipe and recovery schedule per data set.
-RECIPES = {
+RECIPES: dict[str, dict[str, Any]] = {
     "digits": dict(n_hidden=120, k=5, epochs=60, learning_rate=0.05, batch_size=20,
                    weight_noise=0.3, weight_bound=1.0, train_samples=None, test_samples=None),
     "fashion-mnist": dict(n_hidden=120, k=5, epochs=10, learning_rate=0.02, batch_size=50,
@@ -53,8 +57,10 @@ def _sklearn_recover(model, x, known, rng_seed):
     return acc / AVERAGE
 
 
-def recovery_benchmark(dataset="digits", seed=0, chip=None, recipe=None, folder=None,
-                       log=print, figure=None):
+def recovery_benchmark(dataset: str = "digits", seed: int = 0, chip: Chip | None = None,
+                       recipe: dict[str, Any] | None = None, folder: str | None = None,
+                       log: Callable[[str], Any] = print,
+                       figure: str | None = None) -> dict[str, Any]:
     """Run the recovery benchmark; returns a dict (see the module documentation)."""
     from sklearn.neural_network import BernoulliRBM
 
@@ -79,9 +85,10 @@ def recovery_benchmark(dataset="digits", seed=0, chip=None, recipe=None, folder=
     sk.fit(X_tr)
     chip = Chip(seed=seed) if chip is None else chip
     on_chip = rbm.program(chip, seed=seed)
-    result = {"dataset": dataset, "recipe": r, "steps": STEPS, "average_last": AVERAGE,
-              "train_images": len(X_tr), "test_images": len(X_te),
-              "cores_used": len(on_chip.segments), "corruptions": {}}
+    result: dict[str, Any] = {"dataset": dataset, "recipe": r, "steps": STEPS,
+                              "average_last": AVERAGE, "train_images": len(X_tr),
+                              "test_images": len(X_te), "cores_used": len(on_chip.segments),
+                              "corruptions": {}}
     examples = {}
     for kind in ("bottom", "flip"):
         x, mask = corrupt(X_te, kind, np.random.default_rng(seed + 1))

@@ -1,5 +1,9 @@
 """The 48-core chip: a grid of cores sharing one device model, neuron design and seed."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .._checks import check_choice, check_int, check_range
@@ -35,8 +39,10 @@ class Chip:
     GRID = (8, 6)
     MAX_CORES = 48
 
-    def __init__(self, n_cores=48, device=None, neuron=None, seed=None, *, read_time=86400.0,
-                 scheme="sign", percentile=95.0, precision="single"):
+    def __init__(self, n_cores: int = 48, device: RRAMDevice | None = None,
+                 neuron: NeuronConfig | None = None, seed: int | None = None, *,
+                 read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
+                 precision: str = "single") -> None:
         self.n_cores = check_int(n_cores, "n_cores", 1, self.MAX_CORES)
         self.device = RRAMDevice() if device is None else device
         self.neuron = NeuronConfig() if neuron is None else neuron
@@ -56,17 +62,17 @@ class Chip:
                            precision=self.precision)
                       for s in self.seed_sequence.spawn(self.n_cores)]
 
-    def rng(self, seed, purpose):
+    def rng(self, seed: int | None, purpose: str) -> np.random.Generator:
         """Generator of one random stream of a run on this chip (see
         :func:`snn_neurram._seeds.derive_rng`): a function of the chip's seed, the run's
         ``seed`` (None: fresh entropy) and ``purpose``."""
         return derive_rng(self.seed_sequence, seed, purpose)
 
-    def grid_position(self, core):
+    def grid_position(self, core: int) -> tuple[int, int]:
         """(column, row) of a core on the 8 x 6 grid."""
         return core % self.GRID[0], core // self.GRID[0]
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Plain-dict description (for reports and saved files)."""
         return {"n_cores": self.n_cores, "device": self.device.to_dict(),
                 "neuron": self.neuron.to_dict(), "seed": self.seed,

@@ -9,8 +9,14 @@ Tensors are NCHW (batch, channels, height, width), as in PyTorch; ``Conv2d`` wei
 (out_channels, in_channels, kh, kw) and ``Dense`` weights (in_features, out_features).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
 
@@ -20,7 +26,7 @@ __all__ = ["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 
 
-def activation_fn(name, x, clip=None):
+def activation_fn(name: str, x: np.ndarray, clip: float | None = None) -> np.ndarray:
     """Float activation ``name`` of x (relu clipped at ``clip`` when given)."""
     if name == "relu":
         y = np.maximum(x, 0.0)
@@ -32,14 +38,16 @@ def activation_fn(name, x, clip=None):
     return np.tanh(x)
 
 
-def im2col(x, kh, kw, stride=1, padding=0):
+def im2col(x: ArrayLike, kh: int, kw: int, stride: int = 1,
+           padding: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
     """Unrolled patches of NCHW ``x``: (N * H_out * W_out, C * kh * kw), patch order (c, i, j).
 
     Returns the patch matrix and the output size (H_out, W_out).
     """
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    win = sliding_window_view(x, (kh, kw),  # type: ignore[call-overload]  # stub: int axis
+                              axis=(2, 3))[:, :, ::stride, ::stride]
     n, c, ho, wo = win.shape[:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
     return cols, (ho, wo)
@@ -50,23 +58,24 @@ class _Weighted:
 
     kind = "weighted"
 
-    def _init_common(self, b, n_out, activation, clip, x_max):
+    def _init_common(self, b: ArrayLike | None, n_out: int, activation: str, clip: float | None,
+                     x_max: float | None) -> None:
         self.b = None if b is None else as_finite_array(b, "b", ndim=1, shape=(n_out,))
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.clip = None if clip is None else check_range(clip, "clip", 0.0, None, lo_open=True)
         self.x_max = None if x_max is None else check_range(x_max, "x_max", 0.0, None,
                                                             lo_open=True)
 
-    def matrix(self):
+    def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(n_in, n_out) weight matrix and bias as the cores hold them."""
         raise NotImplementedError
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         return self.matrix()[0].shape[0]
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         return self.matrix()[0].shape[1]
 
 
@@ -86,27 +95,29 @@ class Dense(_Weighted):
         quantised activations (:mod:`snn_neurram.training`) set it to the previous layer's clip.
     """
 
-    def __init__(self, W, b=None, activation="relu", clip=None, name=None, x_max=None):
+    def __init__(self, W: ArrayLike, b: ArrayLike | None = None, activation: str = "relu",
+                 clip: float | None = None, name: str | None = None,
+                 x_max: float | None = None) -> None:
         self.W = as_finite_array(W, "W", ndim=2, shape=(None, None))
         self._init_common(b, self.W.shape[1], activation, clip, x_max)
         self.name = name or "dense"
 
-    def matrix(self):
+    def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.W, self.b
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if shape != (self.W.shape[0],):
             raise ValueError(f"{self.name}: input of shape {shape}, expected ({self.W.shape[0]},)")
         return (self.W.shape[1],)
 
-    def preactivation(self, x):
+    def preactivation(self, x: np.ndarray) -> np.ndarray:
         y = x @ self.W
         return y if self.b is None else y + self.b
 
-    def forward_float(self, x):
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
         return activation_fn(self.activation, self.preactivation(x), self.clip)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "Dense", "W": self.W, "b": self.b, "activation": self.activation,
                 "clip": self.clip, "name": self.name, "x_max": self.x_max}
 
@@ -123,19 +134,20 @@ class Conv2d(_Weighted):
         As for :class:`Dense`.
     """
 
-    def __init__(self, W, b=None, stride=1, padding=0, activation="relu", clip=None, name=None,
-                 x_max=None):
+    def __init__(self, W: ArrayLike, b: ArrayLike | None = None, stride: int = 1, padding: int = 0,
+                 activation: str = "relu", clip: float | None = None, name: str | None = None,
+                 x_max: float | None = None) -> None:
         self.W = as_finite_array(W, "W", ndim=4, shape=(None, None, None, None))
         self.stride = check_int(stride, "stride", 1, 64)
         self.padding = check_int(padding, "padding", 0, 64)
         self._init_common(b, self.W.shape[0], activation, clip, x_max)
         self.name = name or "conv"
 
-    def matrix(self):
+    def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         oc = self.W.shape[0]
         return self.W.reshape(oc, -1).T, self.b
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         oc, ic, kh, kw = self.W.shape
         if len(shape) != 3 or shape[0] != ic:
             raise ValueError(f"{self.name}: input of shape {shape}, expected ({ic}, H, W)")
@@ -146,16 +158,16 @@ class Conv2d(_Weighted):
                              f"{kh}x{kw} kernel")
         return (oc, h, w)
 
-    def patches(self, x):
+    def patches(self, x: ArrayLike) -> tuple[np.ndarray, tuple[int, int]]:
         """im2col of NCHW x: (N * H_out * W_out, C * kh * kw) and (H_out, W_out)."""
         kh, kw = self.W.shape[2:]
         return im2col(x, kh, kw, self.stride, self.padding)
 
-    def fold(self, y, n, hw):
+    def fold(self, y: np.ndarray, n: int, hw: Any) -> np.ndarray:
         """(N * H_out * W_out, out_channels) -> NCHW."""
         return y.reshape(n, hw[0], hw[1], -1).transpose(0, 3, 1, 2)
 
-    def preactivation(self, x):
+    def preactivation(self, x: np.ndarray) -> np.ndarray:
         cols, hw = self.patches(x)
         Wm, b = self.matrix()
         y = cols @ Wm
@@ -163,10 +175,10 @@ class Conv2d(_Weighted):
             y = y + b
         return self.fold(y, x.shape[0], hw)
 
-    def forward_float(self, x):
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
         return activation_fn(self.activation, self.preactivation(x), self.clip)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "Conv2d", "W": self.W, "b": self.b, "stride": self.stride,
                 "padding": self.padding, "activation": self.activation, "clip": self.clip,
                 "x_max": self.x_max,
@@ -175,22 +187,24 @@ class Conv2d(_Weighted):
 
 class _Pool:
     kind = "digital"
+    _reduce: Callable[..., Any]
 
-    def __init__(self, kernel, stride=None, name=None):
+    def __init__(self, kernel: int, stride: int | None = None, name: str | None = None) -> None:
         self.kernel = check_int(kernel, "kernel", 1, 64)
         self.stride = self.kernel if stride is None else check_int(stride, "stride", 1, 64)
         self.name = name or type(self).__name__.lower()
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         c, h, w = shape
         return (c, (h - self.kernel) // self.stride + 1, (w - self.kernel) // self.stride + 1)
 
-    def forward_float(self, x):
-        win = sliding_window_view(x, (self.kernel, self.kernel), axis=(2, 3))
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
+        win = sliding_window_view(x, (self.kernel, self.kernel),  # type: ignore[call-overload]
+                                  axis=(2, 3))
         win = win[:, :, ::self.stride, ::self.stride]
         return self._reduce(win, axis=(-2, -1))
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "kernel": self.kernel, "stride": self.stride,
                 "name": self.name}
 
@@ -212,16 +226,16 @@ class Flatten:
 
     kind = "digital"
 
-    def __init__(self, name=None):
+    def __init__(self, name: str | None = None) -> None:
         self.name = name or "flatten"
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(shape)),)
 
-    def forward_float(self, x):
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "Flatten", "name": self.name}
 
 
@@ -230,23 +244,23 @@ class Sequential:
 
     kind = "container"
 
-    def __init__(self, *layers, name=None):
+    def __init__(self, *layers: Any, name: str | None = None) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         self.layers = list(layers)
         self.name = name or "sequential"
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         for layer in self.layers:
             shape = layer.output_shape(shape)
         return shape
 
-    def forward_float(self, x):
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward_float(x)
         return x
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "Sequential", "layers": [l.to_dict() for l in self.layers],
                 "name": self.name}
 
@@ -265,31 +279,33 @@ class Residual:
 
     kind = "container"
 
-    def __init__(self, body, shortcut=None, activation="relu", clip=None, name=None):
+    def __init__(self, body: Sequential | list[Any] | tuple[Any, ...], shortcut: Any = None,
+                 activation: str = "relu", clip: float | None = None,
+                 name: str | None = None) -> None:
         self.body = body if isinstance(body, Sequential) else Sequential(*body)
         self.shortcut = shortcut
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.clip = clip
         self.name = name or "residual"
 
-    def output_shape(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         out = self.body.output_shape(shape)
         short = shape if self.shortcut is None else self.shortcut.output_shape(shape)
         if tuple(out) != tuple(short):
             raise ValueError(f"{self.name}: body gives {out} but the shortcut gives {short}")
         return out
 
-    def forward_float(self, x):
+    def forward_float(self, x: np.ndarray) -> np.ndarray:
         s = x if self.shortcut is None else self.shortcut.forward_float(x)
         return activation_fn(self.activation, self.body.forward_float(x) + s, self.clip)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "Residual", "body": self.body.to_dict(),
                 "shortcut": None if self.shortcut is None else self.shortcut.to_dict(),
                 "activation": self.activation, "clip": self.clip, "name": self.name}
 
 
-def layer_from_dict(d):
+def layer_from_dict(d: dict[str, Any]) -> Any:
     """Rebuild a layer (or container) from :meth:`to_dict` output."""
     kind = d["type"]
     if kind == "Dense":

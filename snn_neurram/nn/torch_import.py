@@ -1,5 +1,9 @@
 """Import PyTorch models made of the supported pieces (needs the optional ``train`` extra)."""
 
+from __future__ import annotations
+
+from typing import Any, cast
+
 import numpy as np
 
 from .layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Residual, Sequential
@@ -23,7 +27,7 @@ def _fold_bn(W, b, bn):
     return W, b
 
 
-def from_torch(module):
+def from_torch(module: Any) -> Sequential:
     """Convert an ``nn.Sequential`` (possibly nested, or an ``nn.Module`` whose ``children()``
     run in order) of Conv2d, Linear, BatchNorm (folded), ReLU / ReLU6 / Hardtanh(0, c) /
     Sigmoid / Tanh, MaxPool2d, AvgPool2d and Flatten into a :class:`Sequential`.
@@ -45,7 +49,7 @@ def from_torch(module):
             walk(c)
 
     walk(module)
-    layers = []
+    layers: list[Any] = []
     i = 0
     while i < len(flat):
         m = flat[i]
@@ -78,16 +82,17 @@ def from_torch(module):
                         m.padding[0] != m.padding[1]:
                     raise ValueError(f"Conv2d with groups, dilation or unequal stride/padding is "
                                      f"not supported ({m})")
-                layers.append(Conv2d(W, b, stride=m.stride[0], padding=m.padding[0],
+                # padding is a pair of ints here: "same" / "valid" failed the check above
+                layers.append(Conv2d(W, b, stride=m.stride[0], padding=cast(int, m.padding[0]),
                                      activation=act, clip=clip))
             i = j
             continue
         if isinstance(m, nn.MaxPool2d):
             layers.append(MaxPool2d(m.kernel_size if isinstance(m.kernel_size, int)
-                                    else m.kernel_size[0], m.stride))
+                                    else m.kernel_size[0], cast(Any, m.stride)))
         elif isinstance(m, nn.AvgPool2d):
             layers.append(AvgPool2d(m.kernel_size if isinstance(m.kernel_size, int)
-                                    else m.kernel_size[0], m.stride))
+                                    else m.kernel_size[0], cast(Any, m.stride)))
         elif isinstance(m, nn.Flatten):
             layers.append(Flatten())
         elif isinstance(m, (nn.Dropout, nn.Identity)):

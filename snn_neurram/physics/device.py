@@ -16,10 +16,13 @@ Stuck-at faults are a property of the array, drawn once (:meth:`RRAMDevice.sampl
 stuck cells keep their stuck value through every step above.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, fields, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from .._checks import as_si, check_choice, check_int, check_range
@@ -177,28 +180,28 @@ class RRAMDevice:
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def ideal(cls, **params):
+    def ideal(cls, **params: Any) -> RRAMDevice:
         """A device with every non-ideality switched off (exact programming, no noise)."""
-        base = dict(write_verify=False, variation=False, relaxation=False, read_noise=False,
-                    faults=False, drift=False)
+        base: dict[str, Any] = dict(write_verify=False, variation=False, relaxation=False,
+                                    read_noise=False, faults=False, drift=False)
         base.update(params)
         return cls(**base)
 
-    def with_effects(self, **switches):
+    def with_effects(self, **switches: Any) -> RRAMDevice:
         """Copy with some effects switched, e.g. ``device.with_effects(read_noise=False)``."""
         return replace(self, **switches)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Plain-dict form of the parameters (SI floats), for reports and saved files."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
-    def g_range(self):
+    def g_range(self) -> float:
         """Width of the programming window g_max - g_min (S)."""
         return self.g_max - self.g_min
 
     # ------------------------------------------------------------------ array properties
-    def sample_faults(self, shape, rng):
+    def sample_faults(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Draw the stuck-at map of an array.
 
         Returns an int8 array: :data:`FAULT_NONE`, :data:`FAULT_STUCK_OFF` or
@@ -212,19 +215,21 @@ class RRAMDevice:
                 FAULT_STUCK_ON
         return faults
 
-    def sample_response(self, shape, rng):
+    def sample_response(self, shape: int | tuple[int, ...],
+                        rng: np.random.Generator) -> np.ndarray:
         """Per-device factor on the pulse step (device-to-device variation); ones when off."""
         if not self.variation or self.variation_sigma == 0:
             return np.ones(shape)
         return rng.lognormal(0.0, self.variation_sigma, shape)
 
-    def sample_drift_nu(self, shape, rng):
+    def sample_drift_nu(self, shape: int | tuple[int, ...],
+                        rng: np.random.Generator) -> np.ndarray:
         """Per-device drift exponent nu; zeros when drift is off."""
         if not self.drift:
             return np.zeros(shape)
         return rng.normal(self.drift_nu, self.drift_nu_sigma, shape)
 
-    def apply_faults(self, G, faults):
+    def apply_faults(self, G: np.ndarray, faults: np.ndarray | None) -> np.ndarray:
         """Set stuck cells to their stuck conductance (returns a new array)."""
         if faults is None:
             return G
@@ -234,7 +239,9 @@ class RRAMDevice:
         return G
 
     # ------------------------------------------------------------------ programming
-    def program(self, targets, rng, faults=None, response=None):
+    def program(self, targets: ArrayLike, rng: np.random.Generator,
+                faults: np.ndarray | None = None,
+                response: ArrayLike | None = None) -> ProgramResult:
         """Program every device to its target by write-verify.
 
         Each iteration reads every unfinished device (averaging ``verify_reads`` noisy reads when
@@ -319,7 +326,7 @@ class RRAMDevice:
 
     # ------------------------------------------------------------------ after programming
     @staticmethod
-    def relaxation_sigma(G, t):
+    def relaxation_sigma(G: ArrayLike, t: float) -> np.ndarray:
         """Standard deviation (S) of the relaxation spread of devices at conductance G, time t.
 
         The published fits at 1 s, 1 day and 2 days are evaluated at x = G / 40 uS (x clipped to
@@ -344,7 +351,8 @@ class RRAMDevice:
         sigma = (1 - w) * sig[k] + w * sig[k + 1]
         return np.maximum(sigma, 0.0) * 1e-6
 
-    def relax(self, G, t, rng=None, z=None, faults=None):
+    def relax(self, G: ArrayLike, t: float, rng: np.random.Generator | None = None,
+              z: ArrayLike | None = None, faults: np.ndarray | None = None) -> np.ndarray:
         """Conductances at time t after programming.
 
         Each device keeps its mean and spreads with standard deviation sigma(G, t) (the
@@ -385,7 +393,8 @@ class RRAMDevice:
         out = np.minimum(out, self.g_ceiling)
         return self.apply_faults(out, faults)
 
-    def drifted(self, G, t, nu, faults=None):
+    def drifted(self, G: ArrayLike, t: float, nu: ArrayLike,
+                faults: np.ndarray | None = None) -> np.ndarray:
         """Systematic drift G (t / t0) ** -nu for t > t0 (per-device nu); unchanged when off."""
         G = np.asarray(G, dtype=float)
         t = check_range(t, "t", 0.0, None, lo_open=True, unit="second")
@@ -394,7 +403,8 @@ class RRAMDevice:
         out = np.clip(G * (t / self.drift_t0) ** (-np.asarray(nu)), self.g_floor, self.g_ceiling)
         return self.apply_faults(out, faults)
 
-    def read(self, G, rng, n_reads=None):
+    def read(self, G: ArrayLike, rng: np.random.Generator,
+             n_reads: int | None = None) -> np.ndarray:
         """Read conductances with fresh relative noise G (1 + read_noise_sigma N(0, 1)).
 
         With ``n_reads`` the result has an extra leading axis of that many independent reads.

@@ -12,7 +12,10 @@ step (negative values give negative pulses; the chip's input register holds a te
                 (times the multiplier) identical pulses, least significant bit first
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_int, check_range
 
@@ -26,13 +29,13 @@ def _prepare(x, steps, x_max):
     return np.clip(np.abs(x) / x_max, 0.0, 1.0), np.sign(x).astype(np.int8), steps
 
 
-def poisson(x, steps, rng, x_max=1.0):
+def poisson(x: ArrayLike, steps: int, rng: np.random.Generator, x_max: float = 1.0) -> np.ndarray:
     """Poisson (Bernoulli per step) rate code, drawn from ``rng``."""
     p, sign, steps = _prepare(x, steps, x_max)
     return ((rng.random((steps,) + p.shape) < p) * sign).astype(np.int8)
 
 
-def regular(x, steps, x_max=1.0):
+def regular(x: ArrayLike, steps: int, x_max: float = 1.0) -> np.ndarray:
     """Deterministic rate code: round(steps p) pulses at steps where floor((t + 1) n / steps)
     increases (evenly spread)."""
     p, sign, steps = _prepare(x, steps, x_max)
@@ -42,7 +45,7 @@ def regular(x, steps, x_max=1.0):
     return (fire * sign).astype(np.int8)
 
 
-def latency(x, steps, x_max=1.0):
+def latency(x: ArrayLike, steps: int, x_max: float = 1.0) -> np.ndarray:
     """Time-to-first-spike code: at most one pulse per input, earlier for larger |x|."""
     p, sign, steps = _prepare(x, steps, x_max)
     when = np.rint((1.0 - p) * (steps - 1)).astype(np.int64)
@@ -50,7 +53,7 @@ def latency(x, steps, x_max=1.0):
     return ((t == when) & (p > 0)).astype(np.int8) * sign
 
 
-def bit_serial_codes(q, in_bits, multiplier=1):
+def bit_serial_codes(q: ArrayLike, in_bits: int, multiplier: int = 1) -> np.ndarray:
     """Pulses of signed integer codes q (|q| < 2**in_bits): bit k as 2^k * multiplier identical
     cycles, LSB first. Returns ((2**in_bits - 1) * multiplier,) + q.shape."""
     from .neuron import bit_planes
@@ -60,7 +63,7 @@ def bit_serial_codes(q, in_bits, multiplier=1):
                            for k in range(in_bits)]).astype(np.int8)
 
 
-def bit_serial(x, in_bits, x_max=1.0, multiplier=1):
+def bit_serial(x: ArrayLike, in_bits: int, x_max: float = 1.0, multiplier: int = 1) -> np.ndarray:
     """The chip's bit-serial multi-bit code of quantised inputs (LSB first).
 
     Returns ((2**in_bits - 1) * multiplier,) + x.shape pulses.

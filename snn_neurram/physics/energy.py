@@ -32,9 +32,10 @@ MVM. Digital work between cores is not in those figures; its constants are assum
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .._checks import check_choice, check_int, check_range
-from .neuron import phase_split, phases
+from .neuron import NeuronConfig, phase_split, phases
 
 __all__ = ["EnergyModel", "mvm_events", "mvm_account", "spike_account"]
 
@@ -61,12 +62,13 @@ class EnergyModel:
     e_digital_op: float = 4e-13          # one 16-bit add or compare (assumption)
     e_transfer_bit: float = 1e-12        # one bit moved between cores (assumption)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
-def mvm_events(rows, cols, in_bits, out_bits, adc="sar", multiplier=1, max_phase_bits=4,
-               unsigned=False, config=None):
+def mvm_events(rows: int, cols: int, in_bits: int, out_bits: int, adc: str = "sar",
+               multiplier: int = 1, max_phase_bits: int = 4, unsigned: bool = False,
+               config: NeuronConfig | None = None) -> dict[str, int]:
     """Event counts of one MVM: phases, cycles, pulses (per row), ADC steps (per neuron).
 
     The phases are those of :func:`snn_neurram.physics.neuron.phase_split`; with an operating
@@ -92,8 +94,10 @@ def mvm_events(rows, cols, in_bits, out_bits, adc="sar", multiplier=1, max_phase
             "pulses": in_bits, "adc_steps": steps * len(phases_)}
 
 
-def mvm_account(rows, cols, in_bits, out_bits, adc="sar", multiplier=1, activity=1.0,
-                model=None, max_phase_bits=4, unsigned=False, config=None):
+def mvm_account(rows: int, cols: int, in_bits: int, out_bits: int, adc: str = "sar",
+                multiplier: int = 1, activity: float = 1.0, model: EnergyModel | None = None,
+                max_phase_bits: int = 4, unsigned: bool = False,
+                config: NeuronConfig | None = None) -> dict[str, Any]:
     """Energy (J) by component and time (s) of one MVM.
 
     Parameters
@@ -127,7 +131,8 @@ def mvm_account(rows, cols, in_bits, out_bits, adc="sar", multiplier=1, activity
             "events": ev}
 
 
-def spike_account(rows_spiking, cols, cycles=1, model=None):
+def spike_account(rows_spiking: float, cols: int, cycles: int = 1,
+                  model: EnergyModel | None = None) -> dict[str, float]:
     """Energy (J) of ``cycles`` spiking cycles of a block: each spike is one input pulse on a
     row pair (its two rows), each active neuron samples and integrates once per cycle.
 

@@ -16,9 +16,12 @@ weights are clipped. A bias b is stored as extra row pairs whose input is driven
 b / (k x_max), with k the smallest count that keeps every bias weight within w_max.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
 
@@ -56,7 +59,7 @@ class MappedWeights(NamedTuple):
     scheme: str
 
 
-def weight_scale(W, percentile=95.0):
+def weight_scale(W: ArrayLike, percentile: float = 95.0) -> float:
     """w_max: the ``percentile``-th percentile of |W| (the largest |W| if that is zero)."""
     percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
     a = np.abs(np.asarray(W, dtype=float))
@@ -66,7 +69,8 @@ def weight_scale(W, percentile=95.0):
     return w_max if w_max > 0 else 1.0
 
 
-def conductance_pair(W, w_max, g_min, g_max, scheme="sign"):
+def conductance_pair(W: ArrayLike, w_max: float, g_min: float, g_max: float,
+                     scheme: str = "sign") -> tuple[np.ndarray, np.ndarray]:
     """Target pair (G+, G-) of weights already limited to [-w_max, w_max]."""
     check_choice(scheme, "scheme", SCHEMES)
     u = np.asarray(W, dtype=float) / w_max
@@ -77,8 +81,10 @@ def conductance_pair(W, w_max, g_min, g_max, scheme="sign"):
     return centre + 0.5 * u * span, centre - 0.5 * u * span
 
 
-def to_conductances(W, bias=None, *, g_min=1e-6, g_max=40e-6, scheme="sign", w_max=None,
-                    percentile=95.0, x_max=1.0, bias_rows=None):
+def to_conductances(W: ArrayLike, bias: ArrayLike | None = None, *, g_min: float = 1e-6,
+                    g_max: float = 40e-6, scheme: str = "sign", w_max: float | None = None,
+                    percentile: float = 95.0, x_max: float = 1.0,
+                    bias_rows: int | None = None) -> MappedWeights:
     """Map a signed matrix W (n_in, n_out) and optional bias (n_out,) to conductance targets.
 
     Parameters
@@ -128,7 +134,9 @@ def to_conductances(W, bias=None, *, g_min=1e-6, g_max=40e-6, scheme="sign", w_m
     return MappedWeights(gp, gm, float(w_max), n_bias, float(x_max), clipped, scheme)
 
 
-def from_conductances(g_plus, g_minus, w_max, g_min, g_max, n_bias_rows=0, x_max=1.0):
+def from_conductances(g_plus: ArrayLike, g_minus: ArrayLike, w_max: float, g_min: float,
+                      g_max: float, n_bias_rows: int = 0,
+                      x_max: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
     """Effective weights read back from conductance pairs: w = (G+ - G-) w_max / (g_max - g_min).
 
     Returns

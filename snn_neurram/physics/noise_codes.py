@@ -18,7 +18,7 @@ __all__ = ["NOISE_SIGMA", "noise_variance", "noise_codes"]
 NOISE_SIGMA = float(np.sqrt(8 / np.pi))
 
 
-def noise_variance(levels, amplitude=None):
+def noise_variance(levels: int, amplitude: int | None = None) -> float:
     """Variance of ``codes / levels`` for the codes :func:`noise_codes` draws (dimensionless)."""
     a = levels if amplitude is None else int(amplitude)
     if levels == 1 or a == 0:
@@ -26,7 +26,8 @@ def noise_variance(levels, amplitude=None):
     return a * (a + 1) / 3.0 / levels ** 2          # discrete uniform on [-a, a]
 
 
-def noise_codes(rng, shape, levels, amplitude=None):
+def noise_codes(rng: np.random.Generator, shape: int | tuple[int, ...], levels: int,
+                amplitude: int | None = None) -> tuple[np.ndarray, float]:
     """Pseudo-random drive of the noise lines: integers uniform in [-a, a] (a = ``amplitude``,
     default ``levels``), or +-1 when ``levels`` is 1. Returns (codes, variance of codes/levels)."""
     a = levels if amplitude is None else int(amplitude)
