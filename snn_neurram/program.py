@@ -125,7 +125,8 @@ class ChipProgram:
                              self.chip.rng(seed, "read noise"), head_bits=head_bits,
                              noise_model=noise_model, chunk=chunk, progress=progress)
 
-    def layer_rows(self, index: int, x: Any, in_bits: int):
+    def layer_rows(self, index: int, x: Any,
+                   in_bits: int) -> tuple[np.ndarray, tuple[int, int] | None]:
         """Input codes of weighted layer ``index`` (see
         :func:`snn_neurram.engines.batch.layer_rows`)."""
         return batch.layer_rows(self.plan, index, x, in_bits)

@@ -43,7 +43,8 @@ from ..physics.neuron import adc_levels, requantize
 __all__ = ["calibrate", "calibrate_layer", "adc_usage", "fit_column_correction"]
 
 
-def fit_column_correction(y_chip, y_model, valid, min_samples=16):
+def fit_column_correction(y_chip: np.ndarray, y_model: np.ndarray, valid: np.ndarray,
+                          min_samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Per-column least-squares fit y_chip = gain * y_model + offset over the ``valid`` samples.
 
     Columns with fewer than ``min_samples`` valid samples, or with a fitted gain outside

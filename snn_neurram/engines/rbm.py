@@ -21,12 +21,18 @@ drive the rows, the columns give every unit's local field): sequential or chroma
 sweeps, at a temperature set by how strongly the noise lines are driven, with annealing.
 """
 
+from __future__ import annotations
+
 import itertools
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
 from ..hw.chip import Chip
+from ..hw.core import Core
+from ..physics.neuron import NeuronConfig
 from ..physics.noise_codes import NOISE_SIGMA, noise_codes, noise_variance
 
 __all__ = ["RBM", "ChipRBM", "BoltzmannMachine", "corrupt", "exact_distribution",
@@ -78,9 +84,11 @@ class RBM:
     seed : int
     """
 
-    def __init__(self, n_visible, n_hidden, *, k=5, learning_rate=0.05, momentum=0.5,
-                 weight_decay=1e-4, epochs=20, batch_size=32, weight_noise=0.0,
-                 weight_bound=None, weight_levels=None, n_labels=0, seed=0):
+    def __init__(self, n_visible: int, n_hidden: int, *, k: int = 5,
+                 learning_rate: float = 0.05, momentum: float = 0.5, weight_decay: float = 1e-4,
+                 epochs: int = 20, batch_size: int = 32, weight_noise: float = 0.0,
+                 weight_bound: float | None = None, weight_levels: int | None = None,
+                 n_labels: int = 0, seed: int = 0):
         self.n_pixels = check_int(n_visible, "n_visible", 1, 10**6)
         self.n_labels = check_int(n_labels, "n_labels", 0, 10**4)
         self.n_visible = self.n_pixels + self.n_labels
@@ -112,7 +120,7 @@ class RBM:
             X = np.hstack([X, np.eye(self.n_labels)[y]])
         return X
 
-    def fit(self, X, y=None, progress=False):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, progress: bool = False) -> RBM:
         """Train with CD-k on data X (n, n_visible pixels) in [0, 1] (and labels y)."""
         rng = np.random.default_rng(self.seed)
         V = self._visible_data(X, y)
@@ -159,18 +167,19 @@ class RBM:
             raise RuntimeError("the RBM is not trained yet: call fit(X) first")
 
     # ------------------------------------------------------------------ software sampling
-    def hidden_probs(self, v):
+    def hidden_probs(self, v: ArrayLike) -> np.ndarray:
         """P(h = 1 | v)."""
         self._check_fitted()
         return _sigmoid(np.asarray(v, float) @ self.W_ + self.b_h_)
 
-    def visible_probs(self, h):
+    def visible_probs(self, h: ArrayLike) -> np.ndarray:
         """P(v = 1 | h)."""
         self._check_fitted()
         return _sigmoid(np.asarray(h, float) @ self.W_.T + self.b_v_)
 
-    def gibbs(self, v, steps=1, *, on=None, known_mask=None, rng=None, visible_bits=None,
-              average_last=0):
+    def gibbs(self, v: ArrayLike, steps: int = 1, *, on: ChipRBM | Chip | None = None,
+              known_mask: ArrayLike | None = None, rng: np.random.Generator | None = None,
+              visible_bits: int | None = None, average_last: int = 0) -> np.ndarray:
         """Alternating Gibbs sampling from visible states v (n, n_visible).
 
         Each step samples h ~ P(h | v), then sets the visible units to P(v | h) (mean field,
@@ -203,8 +212,10 @@ class RBM:
 
         return _alternate(step, v, steps, known_mask, average_last)
 
-    def reconstruct(self, images, known_mask=None, steps=10, *, on=None, visible_bits=None,
-                    average_last=5, labels=None):
+    def reconstruct(self, images: ArrayLike, known_mask: ArrayLike | None = None,
+                    steps: int = 10, *, on: ChipRBM | Chip | None = None,
+                    visible_bits: int | None = None, average_last: int = 5,
+                    labels: ArrayLike | None = None) -> np.ndarray:
         """Recover corrupted images: Gibbs from them with the known pixels clamped.
 
         Parameters
@@ -241,7 +252,8 @@ class RBM:
                          average_last=average_last)
         return out[:, :self.n_pixels]
 
-    def predict(self, X, steps=10, on=None):
+    def predict(self, X: ArrayLike, steps: int = 10,
+                on: ChipRBM | Chip | None = None) -> np.ndarray:
         """Classify through the label units: clamp the pixels, let the label units settle, take
         the label unit most often on (averaged over the second half of the steps)."""
         self._check_fitted()
@@ -264,7 +276,8 @@ class RBM:
             return self._programmed
         raise ValueError(f"on must be a ChipRBM or a Chip (got {type(on).__name__})")
 
-    def program(self, chip, visible_bits=3, noise_lines=16, seed=0):
+    def program(self, chip: Chip, visible_bits: int | None = 3, noise_lines: int = 16,
+                seed: int = 0) -> ChipRBM:
         """Map the trained RBM onto a chip's cores; returns a :class:`ChipRBM`."""
         self._check_fitted()
         return ChipRBM(self, chip, visible_bits=visible_bits, noise_lines=noise_lines,
@@ -297,7 +310,8 @@ class ChipRBM:
         pulses and the read noise of a sampling run).
     """
 
-    def __init__(self, rbm, chip, visible_bits=3, noise_lines=16, seed=0):
+    def __init__(self, rbm: RBM, chip: Chip, visible_bits: int | None = 3,
+                 noise_lines: int = 16, seed: int = 0):
         if not isinstance(chip, Chip):
             raise ValueError(f"chip must be a Chip (got {type(chip).__name__})")
         self.rbm, self.chip = rbm, chip
@@ -352,7 +366,8 @@ class ChipRBM:
             core.program_blocks([dict(W=M, w_max=w_max)])
             self.segments.append((core, r0, r1))
         self.w_max = w_max
-        self.configs = None           # operating points of the segments, set by calibrate()
+        # operating points of the segments, set by calibrate()
+        self.configs: list[NeuronConfig | None] | None = None
 
     def _forward_codes(self, v, rng):
         """Forward input codes of every segment: visible levels, bias rows, noise rows."""
@@ -366,7 +381,8 @@ class ChipRBM:
             out.append(q.astype(core.dtype))
         return out
 
-    def operating_points(self, v, seed=0):
+    def operating_points(self, v: ArrayLike,
+                         seed: int | None = 0) -> list[NeuronConfig | None]:
         """Operating points of the segments' forward partial sums for visible states v, so
         that they use their ADC (one segment: the cores' own, its comparator needs none)."""
         if len(self.segments) == 1:
@@ -377,12 +393,13 @@ class ChipRBM:
                                          apply=False)
                 for (core, _, _), q in zip(self.segments, codes)]
 
-    def calibrate(self, v, seed=0):
+    def calibrate(self, v: ArrayLike, seed: int | None = 0) -> None:
         """Fix the operating points on visible states v (see :meth:`operating_points`);
         otherwise every :meth:`gibbs` call finds them on its own starting states."""
         self.configs = self.operating_points(v, seed)
 
-    def sample_hidden(self, v, rng=None, configs=None):
+    def sample_hidden(self, v: np.ndarray, rng: np.random.Generator | None = None,
+                      configs: list[NeuronConfig | None] | None = None) -> np.ndarray:
         """h ~ P(h | v) on the chip (binary, (n, n_hidden)); ``rng`` draws the noise codes and
         the read noise (None: fresh draws), ``configs`` are the segments' operating points."""
         rng = np.random.default_rng() if rng is None else rng
@@ -401,7 +418,8 @@ class ChipRBM:
             total += core.mvm_codes(q, bits, 8, "linear", columns=hidden, neuron=cfg, rng=rng)
         return (total > 0).astype(float)
 
-    def visible_from_hidden(self, h, rng=None):
+    def visible_from_hidden(self, h: np.ndarray,
+                            rng: np.random.Generator | None = None) -> np.ndarray:
         """The visible units given h: 3-bit sigmoid readout, or samples (noise columns);
         ``rng`` draws the noise codes and the read noise (None: fresh draws)."""
         rng = np.random.default_rng() if rng is None else rng
@@ -423,7 +441,8 @@ class ChipRBM:
             parts.append(np.asarray(out, float)[:, :r1 - r0])
         return np.hstack(parts)
 
-    def gibbs(self, v, steps=1, *, known_mask=None, average_last=0, seed=None):
+    def gibbs(self, v: ArrayLike, steps: int = 1, *, known_mask: ArrayLike | None = None,
+              average_last: int = 0, seed: int | None = None) -> np.ndarray:
         """Alternating Gibbs sampling on the chip (see :meth:`RBM.gibbs`).
 
         ``seed`` (default the ChipRBM's) and the chip's seed give every random stream of the
@@ -437,7 +456,8 @@ class ChipRBM:
             self.sample_hidden(v, rng, configs), rng), v, steps, known_mask, average_last)
 
 
-def corrupt(images, kind, rng, height=None, fraction=0.2):
+def corrupt(images: ArrayLike, kind: str, rng: np.random.Generator, height: int | None = None,
+            fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Corrupt images (n, pixels) in [0, 1] as in the paper.
 
     ``"bottom"``: the bottom third of every image set to grey (0.5); ``"flip"``: a fraction of
@@ -459,7 +479,8 @@ def corrupt(images, kind, rng, height=None, fraction=0.2):
 
 
 # ---------------------------------------------------------------------------- Boltzmann machines
-def exact_distribution(J, b, temperature=1.0):
+def exact_distribution(J: ArrayLike, b: ArrayLike,
+                       temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Exact Boltzmann distribution over all 2^n states of Ising spins s in {-1, +1}^n with
     energy E = -(1/2) s J s - b s: returns (states (2^n, n), probabilities)."""
     J = np.asarray(J, float)
@@ -502,7 +523,7 @@ class BoltzmannMachine:
         Fields.
     """
 
-    def __init__(self, J, b=None):
+    def __init__(self, J: ArrayLike, b: ArrayLike | None = None):
         J = as_finite_array(J, "J", ndim=2)
         if J.shape[0] != J.shape[1]:
             raise ValueError(f"J must be square (got {J.shape})")
@@ -512,10 +533,10 @@ class BoltzmannMachine:
         self.n = len(J)
         self.b = np.zeros(self.n) if b is None else as_finite_array(b, "b", ndim=1,
                                                                       shape=(self.n,))
-        self.core = None
+        self.core: Core | None = None
 
     @classmethod
-    def maxcut(cls, edges, n):
+    def maxcut(cls, edges: Iterable[tuple[int, int]], n: int) -> BoltzmannMachine:
         """The Ising model of MAX-CUT on a graph: J_ij = -1 on every edge (its ground states
         are the maximum cuts)."""
         J = np.zeros((n, n))
@@ -524,13 +545,14 @@ class BoltzmannMachine:
         return cls(J)
 
     @staticmethod
-    def cut_value(edges, s):
+    def cut_value(edges: Iterable[tuple[int, int]], s: ArrayLike) -> int | np.ndarray:
         """Edges cut by the partition s (+1 / -1 per node)."""
         s = np.asarray(s)
         return sum(int(s[..., i] != s[..., j]) if s.ndim == 1 else (s[..., i] != s[..., j])
                    for i, j in edges)
 
-    def program(self, core, noise_lines=16, in_bits=4, temperature_max=None):
+    def program(self, core: Core, noise_lines: int = 16, in_bits: int = 4,
+                temperature_max: float | None = None) -> BoltzmannMachine:
         """Program J (and b) on a core for recurrent sampling.
 
         The states drive the rows at full scale, the bias row at +1, the noise rows with
@@ -561,7 +583,7 @@ class BoltzmannMachine:
         self.core, self.R = core, R
         return self
 
-    def temperature_levels(self):
+    def temperature_levels(self) -> dict[int, float]:
         """{noise drive a: temperature} available on the programmed core."""
         return {a: self.t_max * float(np.sqrt(self._var(a) / self._var(self.L)))
                 for a in range(1, self.L + 1)}
@@ -578,8 +600,10 @@ class BoltzmannMachine:
         return self.core.mvm_codes(q.astype(self.core.dtype), self.in_bits, 1, "linear",
                                    return_codes=True, rng=rng)
 
-    def sample(self, sweeps, *, states=None, chains=1, method="chromatic", temperature=1.0,
-               schedule=None, on_chip=False, rng=None, record=False):
+    def sample(self, sweeps: int, *, states: ArrayLike | None = None, chains: int = 1,
+               method: str = "chromatic", temperature: float = 1.0,
+               schedule: ArrayLike | None = None, on_chip: bool = False,
+               rng: np.random.Generator | None = None, record: bool = False) -> np.ndarray:
         """Gibbs sweeps.
 
         Parameters

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_choice, check_int
 from ..compiler.conversion import (CODINGS, PARTIAL_BITS, SpikingLayerPlan, snn_layers,
@@ -133,8 +134,9 @@ class _Account:
         return step_time
 
 
-def run_snn(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
-            noise_model="output", record_raster=False):
+def run_snn(program: ProgramPlan, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
+            readout: str = "membrane", seed: int | None = 0, noise_model: str = "output",
+            record_raster: bool = False) -> SNNResult:
     """Run a compiled program as a converted spiking network (see the module documentation).
 
     Parameters
@@ -169,6 +171,7 @@ def run_snn(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
     noise = program.chip.rng(seed, "read noise")
     batch = len(x)
     # stages: the digital operations before a weighted layer, and its spiking state
+    ops: list[Any]
     stages, ops, shape = [], [], tuple(x.shape[1:])
     for layer in layers:
         out = layer.output_shape(shape)
@@ -183,10 +186,10 @@ def run_snn(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
     account = _Account(batch)
     zeros_in = np.zeros(x.shape, np.int8)
     emitted = [np.zeros((batch,) + st.v.shape[1:], np.int8) for _, st in stages]
-    latches = [None] * len(stages)
+    latches: list[Any] = [None] * len(stages)
     counts = [np.abs(spikes_in).sum(axis=0).astype(np.int64)]
     counts += [np.zeros((batch,) + st.v.shape[1:], np.int64) for _, st in stages]
-    raster = [[] for _ in counts] if record_raster else None
+    raster: list[list[np.ndarray]] | None = [[] for _ in counts] if record_raster else None
     readouts, time_s = [], 0.0
     for t in range(n_run):
         if t > 0:
@@ -204,7 +207,7 @@ def run_snn(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
             time_s += account.step_done()
         for k, e in enumerate(emitted):
             counts[k + 1] += np.abs(e)
-        if record_raster:
+        if raster is not None:
             raster[0].append(np.abs(spikes_in[t][0]).ravel() if t < steps
                              else np.zeros(x[0].size, np.int8))
             for k, e in enumerate(emitted):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import kernels
 from .._checks import as_finite_array, check_choice, check_int, check_range
@@ -99,7 +100,7 @@ class NeuronConfig:
     leak: float = 0.0
     adc: str = "sar"
     max_phase_bits: int = 4
-    relu_clip: object = None
+    relu_clip: int | None = None
     noise_scale: float = 1.0
     noise: str = "logistic"
     threshold: float = 0.1
@@ -129,11 +130,11 @@ class NeuronConfig:
         for name, value in conv.items():
             object.__setattr__(self, name, value)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> NeuronConfig:
         """Copy with some parameters changed."""
         return replace(self, **changes)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Plain-dict form of the parameters, for reports and saved files."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -143,7 +144,7 @@ def _check_bits(bits, name):
     return check_int(bits, name, 1, 8)
 
 
-def quantize_inputs(x, in_bits, x_max=1.0):
+def quantize_inputs(x: ArrayLike, in_bits: int, x_max: float = 1.0) -> np.ndarray:
     """Quantise real inputs to signed integers of ``in_bits`` magnitude bits.
 
     q = clip(rint(x / x_max * (2**in_bits - 1)), -(2**in_bits - 1), 2**in_bits - 1). The sign is
@@ -160,7 +161,7 @@ def quantize_inputs(x, in_bits, x_max=1.0):
     return out.reshape(x.shape)
 
 
-def phase_split(in_bits, max_phase_bits=4):
+def phase_split(in_bits: int, max_phase_bits: int = 4) -> list[tuple[int, int]]:
     """Bit ranges of the integration phases: list of (shift, n_bits), LSB segment first."""
     in_bits = _check_bits(in_bits, "in_bits")
     if in_bits <= max_phase_bits:
@@ -228,7 +229,7 @@ def phase_codes(q: np.ndarray, shift: int, bits: int, nonneg: bool = False) -> n
     return mp if nonneg else np.copysign(mp, q)
 
 
-def bit_planes(q, in_bits):
+def bit_planes(q: ArrayLike, in_bits: int) -> np.ndarray:
     """Ternary pulses of every bit of signed integers q, LSB first: shape (in_bits,) + q.shape."""
     q = np.asarray(q)
     mag = np.abs(q).astype(np.int64)
@@ -236,7 +237,8 @@ def bit_planes(q, in_bits):
     return np.stack([((mag >> k) & 1) * sign for k in range(in_bits)]).astype(float)
 
 
-def cycle_coefficients(n_bits, config):
+def cycle_coefficients(n_bits: int,
+                       config: NeuronConfig) -> tuple[np.ndarray, np.ndarray, int]:
     """Weight of each input bit in the integrated voltage, and of its noise variance.
 
     The cycles of bit k (k = 0 for the LSB) are ``2**k * pulse_multiplier`` repeats, run LSB first.
@@ -265,7 +267,7 @@ def cycle_coefficients(n_bits, config):
 
 
 # ---------------------------------------------------------------------------- ADC
-def adc_levels(out_bits, mode, config):
+def adc_levels(out_bits: int, mode: str, config: NeuronConfig) -> int:
     """Number of magnitude levels of the output code.
 
     Signed modes (linear, tanh): 2**(out_bits - 1). Unsigned (relu, sigmoid): 2**out_bits - 1,
@@ -285,7 +287,7 @@ def adc_levels(out_bits, mode, config):
     return levels
 
 
-def adc_convert(v, lsb, levels, signed=True):
+def adc_convert(v: ArrayLike, lsb: float, levels: float, signed: bool = True) -> np.ndarray:
     """Closed-form ADC code of voltages v (array) with step ``lsb`` (V).
 
     Signed: (k - 1/2) sign(v) with k = min(floor(|v| / lsb) + 1, levels) and v >= 0 counted
@@ -307,7 +309,8 @@ def _start_residue(v, lsb, signed):
     return np.abs(v) if signed else v + 0.5 * lsb
 
 
-def adc_unary(v, lsb, levels, signed=True):
+def adc_unary(v: ArrayLike, lsb: float, levels: float,
+              signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The unary charge-decrement conversion, step by step (reference and step count).
 
     The comparator reads the sign; then unit charges of ``lsb`` are removed one at a time, the
@@ -337,7 +340,8 @@ def adc_unary(v, lsb, levels, signed=True):
     return kept.astype(float), steps
 
 
-def adc_sar(v, lsb, levels, signed=True):
+def adc_sar(v: ArrayLike, lsb: float, levels: float,
+            signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The binary-search (SAR) conversion, bit by bit (reference and step count).
 
     After the sign comparison, each step tries to remove the next power-of-two number of unit
@@ -366,7 +370,8 @@ def adc_sar(v, lsb, levels, signed=True):
     return count.astype(float), steps
 
 
-def activate(y, mode, out_bits, config, rng=None):
+def activate(y: ArrayLike, mode: str, out_bits: int, config: NeuronConfig,
+             rng: np.random.Generator | None = None) -> np.ndarray:
     """The nonlinear activations, on pre-activations y in output units (dimensionless).
 
     ``sigmoid``: floor(sigmoid(y) (2**out_bits - 1) + 1/2) / (2**out_bits - 1), in [0, 1].
@@ -486,7 +491,7 @@ def lif_step(v: np.ndarray, dv: Any, refractory_left: np.ndarray, config: Neuron
     return spikes
 
 
-def lif_rate(v_in, config):
+def lif_rate(v_in: float, config: NeuronConfig) -> float:
     """Closed-form firing rate (spikes per cycle) for a constant input voltage ``v_in``.
 
     Without leak, a neuron reset to zero needs n = ceil(threshold / (c_ratio v_in)) cycles of

@@ -1,11 +1,15 @@
 """Training (Adam, cross-entropy, resumable checkpoints) and evaluation of a :class:`QuantNet`."""
 
+from __future__ import annotations
+
 import io
 import math
 import os
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -44,7 +48,9 @@ def _seeds(seed):
 
 # ---------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate_draws(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=1024):
+def evaluate_draws(net: QuantNet, X: ArrayLike, y: ArrayLike, *, eta: float | None = None,
+                   draws: int = 1, start: int = 0, seed: int = 0,
+                   batch_size: int = 1024) -> np.ndarray:
     """Accuracy (fraction) of each of ``draws`` noisy copies of the net, in evaluation mode.
 
     Each draw is one programmed chip: one sample of relative weight noise N(0, (eta max|W|)^2)
@@ -99,14 +105,15 @@ def evaluate_draws(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=
     return acc
 
 
-def evaluate(net, X, y, *, eta=None, draws=1, start=0, seed=0, batch_size=1024):
+def evaluate(net: QuantNet, X: ArrayLike, y: ArrayLike, *, eta: float | None = None,
+             draws: int = 1, start: int = 0, seed: int = 0, batch_size: int = 1024) -> float:
     """Mean accuracy (fraction) over :func:`evaluate_draws` (same arguments)."""
     return float(np.mean(evaluate_draws(net, X, y, eta=eta, draws=draws, start=start, seed=seed,
                                         batch_size=batch_size)))
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The dict that :func:`train` saved at ``path`` (tensors and plain values only)."""
     return torch.load(os.fspath(path), weights_only=True)
 
@@ -126,9 +133,12 @@ def _check_config(saved, config, path):
 
 
 # ---------------------------------------------------------------------------- training
-def train(net, X, y, *, epochs=10, lr=1e-3, batch_size=128, weight_decay=0.0, X_val=None,
-          y_val=None, start=0, checkpoint=None, resume=True, progress=True, seed=0,
-          lr_schedule="cosine"):
+def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: float = 1e-3,
+          batch_size: int = 128, weight_decay: float = 0.0, X_val: ArrayLike | None = None,
+          y_val: ArrayLike | None = None, start: int = 0,
+          checkpoint: str | os.PathLike[str] | None = None, resume: bool = True,
+          progress: bool = True, seed: int = 0,
+          lr_schedule: str | None = "cosine") -> dict[str, Any]:
     """Train ``net`` with Adam on the cross-entropy, its weight noise on in every forward pass.
 
     Parameters
@@ -207,7 +217,7 @@ def train(net, X, y, *, epochs=10, lr=1e-3, batch_size=128, weight_decay=0.0, X_
     shuffle_seed, noise_seed, calib_seed = _seeds(seed)
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
     net.generator.manual_seed(noise_seed)
-    history = {"loss": [], "train_accuracy": [], "val_accuracy": [], "seconds": [],
+    history: dict[str, Any] = {"loss": [], "train_accuracy": [], "val_accuracy": [], "seconds": [],
                "epochs_done": 0}
 
     if checkpoint is not None and resume and os.path.exists(checkpoint):
@@ -246,7 +256,8 @@ def train(net, X, y, *, epochs=10, lr=1e-3, batch_size=128, weight_decay=0.0, X_
                 correct += int((out.argmax(1) == yt[idx]).sum())
                 bar.update(1)
             bar.close()
-            val = None if X_val is None else evaluate(net, X_val, y_val, start=start)
+            val = None if X_val is None or y_val is None else evaluate(net, X_val, y_val,
+                                                                       start=start)
             history["loss"].append(loss_sum / n)
             history["train_accuracy"].append(correct / n)
             history["val_accuracy"].append(val)

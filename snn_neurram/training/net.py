@@ -16,14 +16,20 @@ What the chip does to a stage, and the training models:
   ``act_bits`` bits (k alpha_k / L levels); linear neurons output the pre-activation as is.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 import torch.nn.functional as F
 from torch import nn
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
 from ..physics.device import RRAMDevice
-from ..nn.layers import Conv2d, Dense, Sequential, layer_from_dict
+from ..nn.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Sequential, layer_from_dict
 from .quant import MIN_CLIP, clipped_relu, quantize_input
 from .spread import weight_noise_sigma
 
@@ -59,13 +65,16 @@ class Stage(nn.Module):
     the buffer ``calibrated`` says whether alpha has been set from data or by the user.
     """
 
-    def __init__(self, layer, digital, act_bits, clip, weight_clip=None):
+    calibrated: torch.Tensor
+
+    def __init__(self, layer: Dense | Conv2d, digital: list[MaxPool2d | AvgPool2d | Flatten],
+                 act_bits: int, clip: float | None, weight_clip: float | None = None):
         super().__init__()
         self.weight_clip = weight_clip
         W = torch.tensor(np.asarray(layer.W), dtype=torch.float32)
         self.is_conv = isinstance(layer, Conv2d)
-        self.stride = layer.stride if self.is_conv else 1
-        self.padding = layer.padding if self.is_conv else 0
+        self.stride = layer.stride if isinstance(layer, Conv2d) else 1
+        self.padding = layer.padding if isinstance(layer, Conv2d) else 0
         self.weight = nn.Parameter(W if self.is_conv else W.T.contiguous())
         self.bias = None if layer.b is None else \
             nn.Parameter(torch.tensor(np.asarray(layer.b), dtype=torch.float32))
@@ -81,7 +90,7 @@ class Stage(nn.Module):
         self.digital_specs = [d.to_dict() for d in digital]
         self.digital = nn.Sequential(*[_digital_module(s) for s in self.digital_specs])
 
-    def effective_weight(self):
+    def effective_weight(self) -> torch.Tensor:
         """The weight as the chip stores it: limited to +-(``weight_clip``-th percentile of
         |W|) when set, as the mapping's w_max limits it (no gradient flows beyond)."""
         if self.weight_clip is None:
@@ -89,25 +98,26 @@ class Stage(nn.Module):
         w_max = torch.quantile(self.weight.detach().abs().flatten(), self.weight_clip / 100.0)
         return torch.clamp(self.weight, -w_max, w_max)
 
-    def preactivation(self, x, delta=None):
+    def preactivation(self, x: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
         """x W + b with the weight noise ``delta`` (a tensor like ``weight``) added when given."""
         W = self.effective_weight() if delta is None else self.effective_weight() + delta
         if self.is_conv:
             return F.conv2d(x, W, self.bias, self.stride, self.padding)
         return F.linear(x, W, self.bias)
 
-    def forward(self, x, delta=None):
+    def forward(self, x: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
         y = self.preactivation(x, delta)
         if self.relu:
             y = clipped_relu(y, self.clip, self.act_bits)
         return self.digital(y)
 
-    def to_layers(self, x_max):
+    def to_layers(self, x_max: float | None) -> list[Any]:
         """This stage as float64 layers: the weighted layer, then its digital layers."""
         W = self.effective_weight().detach().double().numpy().copy()
         b = None if self.bias is None else self.bias.detach().double().numpy().copy()
         act = "relu" if self.relu else "linear"
         clip = max(self.clip.item(), MIN_CLIP) if self.relu else None
+        layer: Dense | Conv2d
         if self.is_conv:
             layer = Conv2d(W, b, self.stride, self.padding, act, clip, self.name, x_max)
         else:
@@ -132,8 +142,11 @@ class QuantNet(nn.Module):
         Source of the weight-noise draws (seeded from ``seed``; :func:`train` reseeds it).
     """
 
-    def __init__(self, model, *, in_bits=3, act_bits=3, eta=0.15, noise="relative", device=None,
-                 read_time=86400.0, input_range=1.0, clip_init=None, weight_clip=None, seed=0):
+    def __init__(self, model: Sequential, *, in_bits: int = 3, act_bits: int = 3,
+                 eta: float = 0.15, noise: str | None = "relative",
+                 device: RRAMDevice | None = None, read_time: float = 86400.0,
+                 input_range: float = 1.0, clip_init: float | None = None,
+                 weight_clip: float | None = None, seed: int = 0):
         super().__init__()
         if not isinstance(model, Sequential):
             raise ValueError(f"model must be a snn_neurram.layers.Sequential "
@@ -155,8 +168,10 @@ class QuantNet(nn.Module):
         self.name = model.name
         self.test_eta = None
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.frozen_noise = None
+        self.frozen_noise: list[torch.Tensor] | None = None
 
+        pre: list[Any]
+        groups: list[tuple[Any, list[Any]]]
         pre, groups = [], []
         for layer in _flat_layers(model):
             kind = type(layer).__name__
@@ -174,14 +189,17 @@ class QuantNet(nn.Module):
             raise ValueError("model has no Dense or Conv2d layer")
         self.pre_specs = [d.to_dict() for d in pre]
         self.pre = nn.Sequential(*[_digital_module(s) for s in self.pre_specs])
-        self.stages = nn.ModuleList(
+        self.stages: Sequence[Stage] = cast("Sequence[Stage]", nn.ModuleList(
             Stage(layer, digital, self.act_bits, clip_init if clip_init is not None else
-                  layer.clip, self.weight_clip) for layer, digital in groups)
+                  layer.clip, self.weight_clip) for layer, digital in groups))
         self.eval()
 
     @classmethod
-    def from_model(cls, model, *, in_bits=3, act_bits=3, eta=0.15, noise="relative", device=None,
-                   read_time=86400.0, input_range=1.0, clip_init=None, weight_clip=None, seed=0):
+    def from_model(cls, model: Sequential, *, in_bits: int = 3, act_bits: int = 3,
+                   eta: float = 0.15, noise: str | None = "relative",
+                   device: RRAMDevice | None = None, read_time: float = 86400.0,
+                   input_range: float = 1.0, clip_init: float | None = None,
+                   weight_clip: float | None = None, seed: int = 0) -> QuantNet:
         """Build the trainable twin of ``model``.
 
         Parameters
@@ -226,22 +244,22 @@ class QuantNet(nn.Module):
                    clip_init=clip_init, weight_clip=weight_clip, seed=seed)
 
     @property
-    def test_eta(self):
+    def test_eta(self) -> float | None:
         return self._test_eta
 
     @test_eta.setter
-    def test_eta(self, eta):
+    def test_eta(self, eta: float | None) -> None:
         self._test_eta = None if eta is None else check_range(eta, "test_eta", 0.0, None)
 
     @property
-    def n_stages(self):
+    def n_stages(self) -> int:
         return len(self.stages)
 
-    def clips(self):
+    def clips(self) -> list[float | None]:
         """Current clip alpha_k of every stage (output units); None for a linear stage."""
         return [s.clip.item() if s.relu else None for s in self.stages]
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """The quantisation and noise settings, as a plain dict."""
         return {"in_bits": self.in_bits, "act_bits": self.act_bits, "eta": self.eta,
                 "noise": self.noise, "read_time": self.read_time,
@@ -249,7 +267,8 @@ class QuantNet(nn.Module):
                 "device": self.device.to_dict()}
 
     # ------------------------------------------------------------------ weight noise
-    def draw_noise(self, k, mode="relative", eta=None, generator=None):
+    def draw_noise(self, k: int, mode: str = "relative", eta: float | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw of the weight noise of stage k (a tensor like its weight).
 
         ``mode`` "relative": N(0, (eta max|W|)^2) with ``eta`` (default the net's eta);
@@ -276,11 +295,11 @@ class QuantNet(nn.Module):
         return None
 
     # ------------------------------------------------------------------ forward
-    def quantize_input(self, x):
+    def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         """Inputs clipped to [0, input_range] and rounded to ``in_bits`` bits."""
         return quantize_input(x, self.input_range, self.in_bits)
 
-    def forward(self, x, start=0, stop=None):
+    def forward(self, x: Any, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run stages[start:stop] and return the last one's output (logits by default).
 
         Parameters
@@ -306,7 +325,8 @@ class QuantNet(nn.Module):
 
     # ------------------------------------------------------------------ clip calibration
     @torch.no_grad()
-    def calibrate(self, X, start=0, percentile=99.9, max_samples=1024, seed=0, force=False):
+    def calibrate(self, X: ArrayLike, start: int = 0, percentile: float = 99.9,
+                  max_samples: int = 1024, seed: int = 0, force: bool = False) -> None:
         """Set the clip alpha of uncalibrated ReLU stages from data, stage after stage.
 
         alpha_k is the ``percentile``-th percentile of stage k's unclipped ReLU outputs
@@ -345,12 +365,12 @@ class QuantNet(nn.Module):
                 stage.calibrated.fill_(True)
             x = stage(x)
 
-    def is_calibrated(self, start=0):
+    def is_calibrated(self, start: int = 0) -> bool:
         """True when every ReLU stage from ``start`` on has its clip set."""
         return all(bool(s.calibrated) for s in self.stages[start:])
 
 
-def export(net):
+def export(net: QuantNet) -> Sequential:
     """The trained net as a :class:`~snn_neurram.layers.Sequential` with float64 weights.
 
     Dense weights come out as (in, out), Conv2d weights as (out_c, in_c, kh, kw), with the
@@ -362,7 +382,7 @@ def export(net):
     if not isinstance(net, QuantNet):
         raise ValueError(f"net must be a QuantNet (got {type(net).__name__})")
     layers = [layer_from_dict(s) for s in net.pre_specs]
-    x_max = net.input_range
+    x_max: float | None = net.input_range
     for stage in net.stages:
         layers += stage.to_layers(x_max)
         x_max = max(stage.clip.item(), MIN_CLIP) if stage.relu else None

@@ -4,6 +4,8 @@ Both round in the forward pass and let the gradient through unchanged in the bac
 (straight-through estimator), except where the value was clipped.
 """
 
+from __future__ import annotations
+
 import torch
 
 __all__ = ["levels", "straight_through", "quantize_input", "clipped_relu"]
@@ -12,17 +14,17 @@ __all__ = ["levels", "straight_through", "quantize_input", "clipped_relu"]
 MIN_CLIP = 1e-3
 
 
-def levels(bits):
+def levels(bits: int) -> int:
     """Number of steps L = 2**bits - 1 of a ``bits``-bit unsigned code."""
     return 2 ** int(bits) - 1
 
 
-def straight_through(x, q):
+def straight_through(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """``q`` in the forward pass, the gradient of ``x`` in the backward pass."""
     return x + (q - x).detach()
 
 
-def quantize_input(x, x_range, bits):
+def quantize_input(x: torch.Tensor, x_range: float, bits: int) -> torch.Tensor:
     """Inputs clipped to [0, x_range] and rounded to ``bits`` bits.
 
     Output k * x_range / L, k = round(x / x_range * L), L = 2**bits - 1. Gradient 1 inside
@@ -33,7 +35,7 @@ def quantize_input(x, x_range, bits):
     return straight_through(xc, torch.round(xc * (L / x_range)) * (x_range / L))
 
 
-def clipped_relu(x, alpha, bits=None):
+def clipped_relu(x: torch.Tensor, alpha: torch.Tensor, bits: int | None = None) -> torch.Tensor:
     """Clipped ReLU min(max(x, 0), alpha), rounded to ``bits`` bits when given (PACT).
 
     Parameters

@@ -18,7 +18,10 @@ Write-verify residuals are taken as part of the relaxation fits (they were measu
 write-verify); stuck-at faults and drift are not Gaussian spreads and are left out.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_range
 from ..physics.device import RRAMDevice
@@ -27,7 +30,7 @@ from ..physics.mapping import conductance_pair, weight_scale
 __all__ = ["conductance_sigma", "weight_noise_sigma"]
 
 
-def conductance_sigma(G, device, read_time=86400.0):
+def conductance_sigma(G: ArrayLike, device: RRAMDevice, read_time: float = 86400.0) -> np.ndarray:
     """Standard deviation (S) of the conductance of cells programmed to G, read at ``read_time``.
 
     Parameters
@@ -52,7 +55,8 @@ def conductance_sigma(G, device, read_time=86400.0):
     return np.sqrt(var)
 
 
-def weight_noise_sigma(W, device=None, read_time=86400.0, percentile=95.0):
+def weight_noise_sigma(W: ArrayLike, device: RRAMDevice | None = None, read_time: float = 86400.0,
+                       percentile: float = 95.0) -> np.ndarray:
     """Standard deviation of every weight of ``W`` once stored on RRAM pairs and read back.
 
     Parameters

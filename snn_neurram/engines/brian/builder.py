@@ -7,10 +7,17 @@ outside the mapped block added to the lines' loads, and bit-serial pulse inputs 
 / ``backward`` run them through the batch engine.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import brian2 as b2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..._checks import as_finite_array, check_choice, check_int
+from ...hw.core import Core
+from ...physics.device import RRAMDevice
 from ...physics.encoding import bit_serial_codes
 from ...physics.neuron import cycle_coefficients, phase_split, quantize_inputs
 from .neurons import MODES, NeuRRAMNeurons
@@ -19,7 +26,7 @@ from .synapses import TransposableSynapses
 __all__ = ["from_core", "CoreCircuit", "bit_serial_pulses"]
 
 
-def bit_serial_pulses(q, in_bits, pulse_multiplier=1):
+def bit_serial_pulses(q: np.ndarray, in_bits: int, pulse_multiplier: int = 1) -> np.ndarray:
     """Ternary pulses per cycle of a batch of signed integer codes q (batch, lines), input after
     input: (batch * cycles, lines), in the order of :func:`snn_neurram.encoding.bit_serial`."""
     per_step = bit_serial_codes(q, in_bits, pulse_multiplier)          # (cycles, batch, lines)
@@ -40,13 +47,14 @@ class CoreCircuit:
         Holds the objects above plus the pulse drivers; add monitors to it freely.
     """
 
-    def __init__(self, core, device=None, codeobj_class=None, block=0):
+    def __init__(self, core: Core, device: RRAMDevice | None = None,
+                 codeobj_class: type | None = None, block: int = 0):
         self.core = core
         b = core.get_block(block)
         self.block = block
         P, N = b.n_pairs, b.n_out
         dev = core.device if device is None else device
-        kw = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
+        kw: dict[str, Any] = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
         sigma = dev.read_noise_sigma if dev.read_noise else 0.0
         self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
                                    backward=True, **kw)
@@ -124,7 +132,8 @@ class CoreCircuit:
             v, y = v[:, :b.n_in], y[:, :b.n_in]
         return v, y
 
-    def forward(self, x, in_bits=4, out_bits=8, activation="linear"):
+    def forward(self, x: ArrayLike, in_bits: int = 4, out_bits: int = 8,
+                activation: str = "linear") -> tuple[np.ndarray, np.ndarray]:
         """Forward MVMs of a batch through Brian2, one bit-serial window per input.
 
         Returns (V, y): the integrated voltages (V) at conversion and the outputs, each
@@ -132,12 +141,15 @@ class CoreCircuit:
         """
         return self._run(x, in_bits, out_bits, activation, "forward", None, "zero")
 
-    def backward(self, y, in_bits=4, out_bits=8, activation="linear", y_max=1.0, pad="zero"):
+    def backward(self, y: ArrayLike, in_bits: int = 4, out_bits: int = 8,
+                 activation: str = "linear", y_max: float = 1.0,
+                 pad: str = "zero") -> tuple[np.ndarray, np.ndarray]:
         """Backward MVMs of a batch through Brian2; returns (V, outputs), each (batch, n_in)."""
         return self._run(y, in_bits, out_bits, activation, "backward", y_max, pad)
 
 
-def from_core(core, device=None, codeobj_class=None, block=0):
+def from_core(core: Core, device: RRAMDevice | None = None, codeobj_class: type | None = None,
+              block: int = 0) -> CoreCircuit:
     """Brian2 objects of a programmed core, its conductances carried over unchanged."""
     core.get_block(0)
     return CoreCircuit(core, device=device, codeobj_class=codeobj_class, block=block)

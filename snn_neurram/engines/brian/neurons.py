@@ -23,10 +23,16 @@ rebuilding the network. The ADC formulas are those of :func:`snn_neurram.neuron.
 :func:`snn_neurram.neuron.activate`, written as Brian2 code; the tests hold the two equal.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import brian2 as b2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..._checks import check_choice, check_int
+from ...hw.core import LineLoads
 from ...physics.neuron import NeuronConfig, adc_levels
 
 __all__ = ["NeuRRAMNeurons", "MODES"]
@@ -153,8 +159,14 @@ class NeuRRAMNeurons(b2.NeuronGroup):
     (ANN conversion, active in ANN modes) and ``counter_op`` (cycle count).
     """
 
-    def __init__(self, N, config=None, mode="lif", out_bits=8, window=1, read_noise=0.0,
-                 backward=False, name="neurramneurons*", **kwargs):
+    # Brian2 state variables that callers set to scalars, arrays or quantities
+    y: Any
+    unit: Any
+    threshold: Any
+
+    def __init__(self, N: int, config: NeuronConfig | None = None, mode: str = "lif",
+                 out_bits: int = 8, window: int = 1, read_noise: float = 0.0,
+                 backward: bool = False, name: str = "neurramneurons*", **kwargs: Any):
         config = NeuronConfig() if config is None else config
         noisy = float(read_noise) > 0
         eqs = _COMMON + _lines(_LINE_VARS, backward)
@@ -183,7 +195,7 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         self.apply_config(config)
         self.set_mode(mode, out_bits)
 
-    def apply_config(self, config):
+    def apply_config(self, config: NeuronConfig) -> None:
         """Load the parameters of a :class:`NeuronConfig` into the shared variables."""
         if not isinstance(config, NeuronConfig):
             raise ValueError(f"config must be a NeuronConfig (got {type(config).__name__})")
@@ -198,7 +210,7 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         self.v_swing = config.v_swing * b2.volt
         self.noise_scale = config.noise_scale
 
-    def set_mode(self, mode, out_bits=None):
+    def set_mode(self, mode: str, out_bits: int | None = None) -> None:
         """Switch the activation mode (and the ADC's output bits) between runs."""
         check_choice(mode, "mode", tuple(MODES))
         if out_bits is not None:
@@ -212,12 +224,13 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         elif mode != "lif":
             self.levels = float(adc_levels(self._out_bits, mode, self.config))
 
-    def set_order(self, order):
+    def set_order(self, order: int) -> None:
         """Place this group's cycle (and readout) at ``order`` in the 'groups' slot."""
         self.cycle_op.order = order
         self.readout_op.order = order + 1
 
-    def add_idle_load(self, g_line=0.0, g_sq=0.0, line=""):
+    def add_idle_load(self, g_line: ArrayLike = 0.0, g_sq: ArrayLike = 0.0,
+                      line: str = "") -> None:
         """Add cells without synapses to the lines: conductance (S) and sum of squares (S^2).
 
         ``line`` is ``""`` for the forward line, ``"_p"`` / ``"_m"`` for the G+ / G- row of a
@@ -230,7 +243,7 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         setattr(self, gl, getattr(self, gl)[:] + np.asarray(g_line) * b2.siemens)
         setattr(self, gs, getattr(self, gs)[:] + np.asarray(g_sq) * b2.siemens ** 2)
 
-    def add_core_loads(self, loads, part="columns", copies=1):
+    def add_core_loads(self, loads: LineLoads, part: str = "columns", copies: int = 1) -> None:
         """Add a core's idle cells (:meth:`snn_neurram.Core.idle_loads`) to the lines: the
         forward lines (``part="columns"``) or the two rows of every backward pair
         (``part="rows"``), repeated for ``copies`` copies of the network."""
@@ -244,7 +257,7 @@ class NeuRRAMNeurons(b2.NeuronGroup):
         else:
             raise ValueError(f"part must be 'columns' or 'rows' (got {part!r})")
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Clear integrators, outputs, refractory counters and the cycle count."""
         self.v = 0 * b2.volt
         self.v_out = 0 * b2.volt

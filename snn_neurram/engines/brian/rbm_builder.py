@@ -8,8 +8,13 @@ sums settle the columns from the rows, the hidden units decide, the backward sum
 from the new hidden states, the visible units read out -- the batch sampler's order.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import brian2 as b2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .neurons import NeuRRAMNeurons
 from .synapses import TransposableSynapses
@@ -17,7 +22,8 @@ from .synapses import TransposableSynapses
 __all__ = ["rbm_sampler"]
 
 
-def rbm_sampler(chip_rbm, v0, sweeps, known_mask=None):
+def rbm_sampler(chip_rbm: Any, v0: ArrayLike, sweeps: int,
+                known_mask: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``sweeps`` Gibbs sweeps of a one-core :class:`snn_neurram.rbm.ChipRBM` from visible
     state v0 (n_visible,); returns (hidden states (sweeps, n_hidden), visible (sweeps, n_v))."""
     if len(chip_rbm.segments) != 1 or not chip_rbm.visible_bits:

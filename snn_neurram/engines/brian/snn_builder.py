@@ -14,8 +14,13 @@ Supported: Dense layers of one row segment and one column segment each (an MLP w
 core, as the digits MLP); the batch engine runs everything else.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import brian2 as b2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...compiler.conversion import snn_layers, spiking_plan
 from ...nn.layers import Dense
@@ -42,8 +47,9 @@ def _layer_plan(program, layers):
     return plans
 
 
-def run_snn_brian(program, x, coding="rate", steps=64, *, readout="membrane", seed=0,
-                  target=None):
+def run_snn_brian(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
+                  readout: str = "membrane", seed: int | None = 0,
+                  target: str | None = None) -> SNNResult:
     """Run a compiled MLP (a ChipProgram or its ProgramPlan) as a spiking network in Brian2;
     returns an :class:`SNNResult` (energy and latency are not accounted here: see the batch
     engine). The input spikes are the batch engine's for the same ``seed``."""

@@ -14,18 +14,25 @@ linear in the cells' read noise, hence jointly Gaussian; the synapses sum the mo
   cycle costs work in proportion to the spikes, as in a plain Brian2 network.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import brian2 as b2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..._checks import as_finite_array, check_choice, check_int, check_range
 from ...physics.device import RRAMDevice
 from ...physics.mapping import SCHEMES, to_conductances
+from .neurons import NeuRRAMNeurons
 
 __all__ = ["RRAMSynapses", "TransposableSynapses", "program_pairs"]
 
 
-def program_pairs(W, device=None, seed=None, read_time=86400.0, scheme="sign", percentile=95.0,
-                  w_max=None):
+def program_pairs(W: ArrayLike, device: RRAMDevice | None = None, seed: int | None = None,
+                  read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
+                  w_max: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Map W (n_pre, n_post) to conductance pairs and program them through the device model.
 
     Write-verify (with faults and device variation) and relaxation to ``read_time``, all drawn
@@ -103,9 +110,12 @@ class RRAMSynapses(b2.Synapses):
         block k with the same conductances.
     """
 
-    def __init__(self, source, target, W=None, *, conductances=None, device=None, seed=None,
-                 read_time=86400.0, scheme="sign", percentile=95.0, input="graded",
-                 variable="y", copies=1, name="rramsynapses*", **kwargs):
+    def __init__(self, source: Any, target: NeuRRAMNeurons, W: ArrayLike | None = None, *,
+                 conductances: tuple[ArrayLike, ArrayLike] | None = None,
+                 device: RRAMDevice | None = None, seed: int | None = None,
+                 read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
+                 input: str = "graded", variable: str = "y", copies: int = 1,
+                 name: str = "rramsynapses*", **kwargs: Any):
         check_choice(input, "input", ("graded", "spikes"))
         self.device = RRAMDevice() if device is None else device
         copies = check_int(copies, "copies", 1, 10**7)
@@ -171,9 +181,11 @@ class TransposableSynapses(b2.Synapses):
         column outputs and updates the row neurons (alternating Gibbs sampling in one step).
     """
 
-    def __init__(self, rows, cols, W=None, *, conductances=None, device=None, seed=None,
-                 read_time=86400.0, scheme="sign", percentile=95.0, order="forward_first",
-                 name="transposable*", **kwargs):
+    def __init__(self, rows: NeuRRAMNeurons, cols: NeuRRAMNeurons, W: ArrayLike | None = None,
+                 *, conductances: tuple[ArrayLike, ArrayLike] | None = None,
+                 device: RRAMDevice | None = None, seed: int | None = None,
+                 read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
+                 order: str = "forward_first", name: str = "transposable*", **kwargs: Any):
         check_choice(order, "order", ("forward_first", "backward_first"))
         self.device = RRAMDevice() if device is None else device
         shape = (len(rows), len(cols))
