@@ -68,3 +68,42 @@ def test_layered_import_contract():
                          capture_output=True, text=True, cwd=PACKAGE.parent)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "0 broken" in run.stdout
+
+
+def unannotated_public_functions(source, filename="<string>"):
+    """Names of public functions and methods (``__init__`` included) of public classes that lack
+    a parameter or return annotation."""
+    out = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef) and not _private(child.name):
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if child.name.startswith("_") and child.name != "__init__":
+                    continue
+                a = child.args
+                params = [p for p in a.posonlyargs + a.args + a.kwonlyargs
+                          if p.arg not in ("self", "cls")]
+                params += [p for p in (a.vararg, a.kwarg) if p is not None]
+                if any(p.annotation is None for p in params) or (
+                        child.returns is None and child.name != "__init__"):
+                    out.append(prefix + child.name)
+
+    visit(ast.parse(source, filename), "")
+    return out
+
+
+def test_annotation_check_can_fail():
+    assert unannotated_public_functions("def f(x) -> int:\n    return x\n") == ["f"]
+    assert unannotated_public_functions("class A:\n    def g(self, y: int):\n        pass\n") \
+        == ["A.g"]
+    assert unannotated_public_functions("def _h(x):\n    pass\n") == []
+
+
+def test_every_public_function_has_type_hints():
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in unannotated_public_functions(path.read_text(), str(path)):
+            bad.append(f"{path.relative_to(PACKAGE.parent)}: {name}")
+    assert not bad, "public functions without type hints:\n" + "\n".join(bad)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..physics import kernels
 from .._checks import as_finite_array, check_choice, check_int, check_range
@@ -91,29 +92,29 @@ class Block:
     cache: dict = field(default_factory=dict, repr=False)
 
     @property
-    def n_pairs(self):
+    def n_pairs(self) -> int:
         """Row pairs of the block: inputs plus bias rows."""
         return self.mapping.g_plus.shape[0]
 
     @property
-    def n_bias_rows(self):
+    def n_bias_rows(self) -> int:
         return self.mapping.n_bias_rows
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         return self.n_pairs - self.n_bias_rows
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         return self.mapping.g_plus.shape[1]
 
     @property
-    def rows(self):
+    def rows(self) -> slice:
         """Slice of the core's row pairs."""
         return slice(self.row, self.row + self.n_pairs)
 
     @property
-    def cols(self):
+    def cols(self) -> slice:
         """Slice of the core's columns."""
         return slice(self.col, self.col + self.n_out)
 
@@ -167,8 +168,10 @@ class Core:
     N_COLS = 256
     MAX_INPUTS = N_ROWS // 2
 
-    def __init__(self, device=None, neuron=None, seed=None, *, read_time=86400.0, scheme="sign",
-                 percentile=95.0, precision="single"):
+    def __init__(self, device: RRAMDevice | None = None, neuron: NeuronConfig | None = None,
+                 seed: int | np.random.SeedSequence | None = None, *,
+                 read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
+                 precision: str = "single") -> None:
         self.device = RRAMDevice() if device is None else device
         neuron = NeuronConfig() if neuron is None else neuron
         if not isinstance(self.device, RRAMDevice):
@@ -198,16 +201,16 @@ class Core:
         self.G = blank.copy()
         self.pulses = np.zeros(shape, dtype=np.int32)
         self.converged = np.ones(shape, bool)
-        self.blocks = []
+        self.blocks: list[Block] = []
         self._z = np.zeros(shape)
 
     # ------------------------------------------------------------------ block-0 shortcuts
     @property
-    def programmed(self):
+    def programmed(self) -> bool:
         """True once :meth:`program` or :meth:`program_blocks` has run."""
         return bool(self.blocks)
 
-    def get_block(self, block=0):
+    def get_block(self, block: int = 0) -> Block:
         if not self.blocks:
             raise RuntimeError("the core is not programmed yet: call program(W) first")
         if not isinstance(block, (int, np.integer)) or not 0 <= block < len(self.blocks):
@@ -227,12 +230,12 @@ class Core:
                        doc="Row pairs of block 0: inputs plus bias rows.")
 
     @property
-    def neuron(self):
+    def neuron(self) -> NeuronConfig:
         """Neuron parameters of block 0 (the core's default before programming)."""
         return self.blocks[0].neuron if self.blocks else self.default_neuron
 
     @neuron.setter
-    def neuron(self, config):
+    def neuron(self, config: NeuronConfig) -> None:
         if not isinstance(config, NeuronConfig):
             raise ValueError(f"neuron must be a NeuronConfig (got {type(config).__name__})")
         if self.blocks:
@@ -241,7 +244,9 @@ class Core:
             self.default_neuron = config
 
     # ------------------------------------------------------------------ programming
-    def program(self, W, bias=None, *, x_max=1.0, w_max=None, bias_rows=None, read_time=None):
+    def program(self, W: ArrayLike, bias: ArrayLike | None = None, *, x_max: float = 1.0,
+                w_max: float | None = None, bias_rows: int | None = None,
+                read_time: float | None = None) -> Core:
         """Program one weight matrix (and bias) at the core's origin, by write-verify, then
         let it relax.
 
@@ -269,7 +274,8 @@ class Core:
                                   bias_rows=bias_rows)], read_time=read_time)
         return self
 
-    def program_blocks(self, specs, read_time=None):
+    def program_blocks(self, specs: list[dict[str, Any]],
+                       read_time: float | None = None) -> list[int]:
         """Program several weight matrices into one array in a single write-verify pass.
 
         Parameters
@@ -326,7 +332,8 @@ class Core:
         self.age(self.read_time if read_time is None else read_time)
         return list(range(len(blocks)))
 
-    def reprogram_block(self, block, W, bias=None, *, w_max=None, x_max=None):
+    def reprogram_block(self, block: int, W: ArrayLike, bias: ArrayLike | None = None, *,
+                        w_max: float | None = None, x_max: float | None = None) -> Core:
         """Write new weights into one block's cells by write-verify, leaving every other cell of
         the array as it is (a chip re-programs only the cells it addresses).
 
@@ -366,7 +373,7 @@ class Core:
         self.age(self.read_time)
         return self
 
-    def block_targets(self, blocks):
+    def block_targets(self, blocks: list[Block]) -> np.ndarray:
         """Target conductances of the whole array holding ``blocks`` (g_min elsewhere)."""
         targets = np.full((self.N_ROWS, self.N_COLS), self.device.g_min)
         for b in blocks:
@@ -375,7 +382,7 @@ class Core:
             targets[r, b.cols][1::2] = b.mapping.g_minus
         return targets
 
-    def age(self, t):
+    def age(self, t: float) -> Core:
         """Set the time since programming (s): conductances relax and drift to their state at t.
 
         Each device keeps one relaxation history, so ageing is consistent across calls.
@@ -387,18 +394,19 @@ class Core:
         self.refresh()
         return self
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Forget the derived arrays (call after changing ``G`` by hand)."""
         for b in self.blocks:
             b.cache.clear()
 
-    def pair_rows(self, b, G=None):
+    def pair_rows(self, b: Block,
+                  G: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(G+ rows, G- rows) of block b over all 256 columns."""
         G = self.G if G is None else G
         r = slice(2 * b.row, 2 * (b.row + b.n_pairs))
         return G[r][0::2], G[r][1::2]
 
-    def line_arrays(self, b):
+    def line_arrays(self, b: Block) -> dict[str, Any]:
         """Derived arrays of block b for the current conductances, in the compute precision.
 
         Forward, per output column j (S_j = sum of its 256 cells): A = (G+ - G-) / S,
@@ -433,7 +441,7 @@ class Core:
         return b.cache
 
     # ------------------------------------------------------------------ read-back
-    def effective_weights(self, block=0):
+    def effective_weights(self, block: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """Weights read back from the current conductances (mapping inverse).
 
         Returns
@@ -447,7 +455,7 @@ class Core:
         return from_conductances(gp[:, b.cols], gm[:, b.cols], b.mapping.w_max, dev.g_min,
                                  dev.g_max, b.n_bias_rows, b.mapping.x_max)
 
-    def forward_matrix(self, block=0):
+    def forward_matrix(self, block: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """The linear map the forward MVM computes, in output units, without noise or ADC.
 
         Includes each column's actual load sum_r G_rj against the nominal one the output scale
@@ -460,7 +468,7 @@ class Core:
             return m[:b.n_in], m[b.n_in:].sum(axis=0) * b.mapping.x_max
         return m, None
 
-    def idle_loads(self, block=0):
+    def idle_loads(self, block: int = 0) -> LineLoads:
         """The loads of the block's lines by the core's cells outside the block (see
         :class:`LineLoads`), from the current conductances."""
         b = self.get_block(block)
@@ -473,27 +481,28 @@ class Core:
         return LineLoads(idle.sum(axis=0), (idle ** 2).sum(axis=0), gp.sum(axis=1),
                          (gp ** 2).sum(axis=1), gm.sum(axis=1), (gm ** 2).sum(axis=1))
 
-    def run_rng(self, seed, purpose="read noise"):
+    def run_rng(self, seed: int | None, purpose: str = "read noise") -> np.random.Generator:
         """Generator of one random stream of a run on this core: a function of the core's seed,
         the run's ``seed`` (None: fresh entropy) and ``purpose`` (pass it as ``rng=``)."""
         return derive_rng(self.seed_sequence, seed, purpose)
 
-    def random_state(self):
+    def random_state(self) -> dict[str, Any]:
         """States of the core's own generators (programming, default read stream), for saving."""
         return {"rng": self.rng.bit_generator.state,
                 "prog_rng": self._prog_rng.bit_generator.state}
 
-    def set_random_state(self, state):
+    def set_random_state(self, state: dict[str, Any]) -> None:
         """Restore states returned by :meth:`random_state`."""
         self.rng.bit_generator.state = state["rng"]
         self._prog_rng.bit_generator.state = state["prog_rng"]
 
-    def read_conductances(self, n_reads=None):
+    def read_conductances(self, n_reads: int | None = None) -> np.ndarray:
         """One (or ``n_reads``) noisy read(s) of every cell (S)."""
         return self.device.read(self.G, self.rng, n_reads)
 
     # ------------------------------------------------------------------ MVMs
-    def gain(self, direction, block=0, neuron=None):
+    def gain(self, direction: str, block: int | Block = 0,
+             neuron: NeuronConfig | None = None) -> np.ndarray:
         """Nominal integrated volts per unit of sum(q w), per output (without leak), at the
         operating point ``neuron`` (default the block's)."""
         b = block if isinstance(block, Block) else self.get_block(block)
@@ -504,7 +513,9 @@ class Core:
             return k / a["fwd_s_nom"]
         return k * a["bwd_inv_s_nom"]
 
-    def output_unit(self, in_bits, direction="forward", block=0, x_max=None, neuron=None):
+    def output_unit(self, in_bits: int, direction: str = "forward", block: int = 0,
+                    x_max: float | None = None,
+                    neuron: NeuronConfig | None = None) -> np.ndarray:
         """Output units per ADC step, per output, for inputs of ``in_bits`` bits."""
         b = self.get_block(block)
         cfg = b.neuron if neuron is None else neuron
@@ -575,8 +586,10 @@ class Core:
                                         s1, s2))
         return out
 
-    def integrate(self, x, in_bits=4, *, direction="forward", x_max=None, pad="zero",
-                  noise_model="output", block=0, neuron=None, rng=None):
+    def integrate(self, x: ArrayLike, in_bits: int = 4, *, direction: str = "forward",
+                  x_max: float | None = None, pad: str = "zero", noise_model: str = "output",
+                  block: int = 0, neuron: NeuronConfig | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
         """Integrated neuron voltages (V) before the ADC, one array per integration phase.
 
         Parameters
@@ -780,9 +793,11 @@ class Core:
             v[sl] = vi
         return v.astype(self.dtype)
 
-    def mvm_codes(self, q, in_bits, out_bits, activation="linear", *, direction="forward",
-                  block=0, noise_model="output", return_codes=False, x_max=None, nonneg=False,
-                  columns=None, neuron=None, rng=None):
+    def mvm_codes(self, q: ArrayLike, in_bits: int, out_bits: int, activation: str = "linear",
+                  *, direction: str = "forward", block: int = 0, noise_model: str = "output",
+                  return_codes: bool = False, x_max: float | None = None, nonneg: bool = False,
+                  columns: slice | None = None, neuron: NeuronConfig | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
         """MVM of inputs already quantised to integer codes, |q| <= 2**in_bits - 1.
 
         ``q`` holds the codes of the block's inputs (forward: (batch, n_in), without the bias
@@ -801,8 +816,10 @@ class Core:
                              return_codes, b, self._config(b, neuron), self._stream(rng),
                              nonneg, columns)
 
-    def integrate_codes(self, q, in_bits=1, *, block=0, noise_model="output", nonneg=False,
-                        neuron=None, rng=None):
+    def integrate_codes(self, q: ArrayLike, in_bits: int = 1, *, block: int = 0,
+                        noise_model: str = "output", nonneg: bool = False,
+                        neuron: NeuronConfig | None = None,
+                        rng: np.random.Generator | None = None) -> np.ndarray:
         """Integrated voltage (V) of a forward MVM of integer codes (one phase, no ADC).
 
         The spiking engine calls this every time step with the spikes as 1-bit codes; bias rows
@@ -857,8 +874,10 @@ class Core:
             return y
         return activate(y, activation, out_bits, cfg, rng)
 
-    def forward(self, x, in_bits=4, out_bits=8, activation="linear", *, noise_model="output",
-                return_codes=False, block=0, neuron=None, rng=None):
+    def forward(self, x: ArrayLike, in_bits: int = 4, out_bits: int = 8,
+                activation: str = "linear", *, noise_model: str = "output",
+                return_codes: bool = False, block: int = 0, neuron: NeuronConfig | None = None,
+                rng: np.random.Generator | None = None) -> np.ndarray:
         """Forward MVM of a batch: inputs on rows, outputs on columns, through the neurons.
 
         Parameters
@@ -901,8 +920,11 @@ class Core:
         return self._convert(q, in_bits, out_bits, activation, "forward", x_max, noise_model,
                              return_codes, b, self._config(b, neuron), self._stream(rng))
 
-    def backward(self, y, in_bits=4, out_bits=8, activation="linear", *, y_max=1.0, pad="zero",
-                 noise_model="output", return_codes=False, block=0, neuron=None, rng=None):
+    def backward(self, y: ArrayLike, in_bits: int = 4, out_bits: int = 8,
+                 activation: str = "linear", *, y_max: float = 1.0, pad: str = "zero",
+                 noise_model: str = "output", return_codes: bool = False, block: int = 0,
+                 neuron: NeuronConfig | None = None,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
         """Backward (transposed) MVM on the same conductances: inputs on columns, outputs on rows.
 
         Parameters
@@ -928,7 +950,8 @@ class Core:
                              return_codes, b, self._config(b, neuron), self._stream(rng))
 
     # ------------------------------------------------------------------ operating point
-    def phase_levels(self, q, in_bits, neuron=None, *, percentile=99.5, mode="linear", block=0):
+    def phase_levels(self, q: ArrayLike, in_bits: int, neuron: NeuronConfig | None = None, *,
+                     percentile: float = 99.5, mode: str = "linear", block: int = 0) -> float:
         """Largest, over the integration phases, ``percentile``-th percentile of the integrated
         voltage (V, noise and leak off, saturation ignored) of the forward MVM of integer codes
         q (the block's inputs and bias lines, :meth:`mvm_codes` layout with the bias lines
@@ -946,9 +969,10 @@ class Core:
             level = max(level, float(np.percentile(stat, percentile)))
         return level
 
-    def set_operating_point(self, x, in_bits=4, out_bits=8, activation="linear", *,
-                            percentile=99.5, v_read_range=(0.05, V_READ_MAX), block=0,
-                            apply=True):
+    def set_operating_point(self, x: ArrayLike, in_bits: int = 4, out_bits: int = 8,
+                            activation: str = "linear", *, percentile: float = 99.5,
+                            v_read_range: tuple[float, float] = (0.05, V_READ_MAX),
+                            block: int = 0, apply: bool = True) -> NeuronConfig:
         """Choose V_read so that the given inputs use the ADC range, and return the new config.
 
         The ``percentile``-th percentile of |integrated voltage| over ``x`` (noise off), in the
@@ -982,14 +1006,14 @@ class Core:
         return new
 
     # ------------------------------------------------------------------ summary
-    def used_cells(self):
+    def used_cells(self) -> np.ndarray:
         """Boolean mask (256, 256) of the cells that hold a block's weight or bias."""
         used = np.zeros(self.G.shape, bool)
         for b in self.blocks:
             used[2 * b.row:2 * (b.row + b.n_pairs), b.cols] = True
         return used
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """Programming statistics of the used cells, as a plain dict."""
         b0 = self.get_block(0)
         used = self.used_cells()

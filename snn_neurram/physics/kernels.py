@@ -34,7 +34,7 @@ BYTESUM_SD = math.sqrt(8 * (256.0 ** 2 - 1) / 12.0)   # 209.02
 
 
 @nb.njit(inline="always", cache=True)
-def counter_bytesum(key, index):
+def counter_bytesum(key: np.uint64, index: int) -> np.int64:
     """Centred byte sum of splitmix64(key + index x golden ratio): mean 0, sd 209.02."""
     h = key + np.uint64(index) * np.uint64(0x9E3779B97F4A7C15)
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -46,7 +46,7 @@ def counter_bytesum(key, index):
 
 
 @nb.njit(cache=True)
-def counter_normals(key, n):
+def counter_normals(key: int, n: int) -> np.ndarray:
     """The first ``n`` standardised variates of the generator under ``key`` (float64)."""
     out = np.empty(n)
     k = np.uint64(key)
@@ -144,7 +144,7 @@ def _pick(out):
     raise TypeError(f"kernels need float32 or float64 arrays (got {out.dtype})")
 
 
-def quantize(x, gain, levels, out):
+def quantize(x: np.ndarray, gain: float, levels: float, out: np.ndarray) -> None:
     """out = clip(rint(x * gain), -levels, levels), element-wise (round half to even).
 
     ``x`` and ``out`` are 2-D arrays of one shape; ``out`` sets the precision.
@@ -152,7 +152,8 @@ def quantize(x, gain, levels, out):
     _pick(out)[0](x, float(gain), float(levels), out)
 
 
-def add_quadratic(var, v, cross, c1, k2):
+def add_quadratic(var: np.ndarray, v: np.ndarray, cross: np.ndarray, c1: float,
+                  k2: np.ndarray) -> None:
     """var += v (c1 cross + k2 v), clipped at zero, in place (k2 per column).
 
     The first-order read-noise variance of a line whose voltage v is not small against V_read:
@@ -161,14 +162,17 @@ def add_quadratic(var, v, cross, c1, k2):
     _pick(var)[2](var, v, cross, float(c1), k2)
 
 
-def noisy_adc_quad(v, a, cross, c1, k2, key, lsb, swing, mode, levels, scale, out):
+def noisy_adc_quad(v: np.ndarray, a: np.ndarray, cross: np.ndarray, c1: float, k2: np.ndarray,
+                   key: int, lsb: float, swing: float, mode: int, levels: float,
+                   scale: np.ndarray, out: np.ndarray) -> None:
     """:func:`noisy_adc` with the variance a + v (c1 cross + k2 v) (clipped at zero) formed in
     place, as :func:`add_quadratic` would; ``v`` may be a strided view."""
     _pick(out)[3](v, a, cross, float(c1), k2, int(key), float(lsb), float(swing), int(mode),
                   float(levels), scale, out)
 
 
-def noisy_adc(v, var, key, lsb, swing, mode, levels, scale, out):
+def noisy_adc(v: np.ndarray, var: np.ndarray, key: int, lsb: float, swing: float, mode: int,
+              levels: float, scale: np.ndarray, out: np.ndarray) -> None:
     """Add read noise, saturate, convert.
 
     Parameters

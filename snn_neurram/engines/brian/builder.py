@@ -59,10 +59,9 @@ class CoreCircuit:
         self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
                                    backward=True, **kw)
         self.cols = NeuRRAMNeurons(N, b.neuron, mode="linear", read_noise=sigma, **kw)
+        gp, gm = core.pair_rows(b)
         self.synapses = TransposableSynapses(
-            self.rows, self.cols, conductances=tuple(g[:, b.cols] for g in core.pair_rows(b)),
-            device=dev,
-            **kw)
+            self.rows, self.cols, conductances=(gp[:, b.cols], gm[:, b.cols]), device=dev, **kw)
         # cells of the lines outside the mapped block still load them
         loads = core.idle_loads(block)
         self.cols.add_core_loads(loads, "columns")
