@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike
 from .._checks import as_finite_array, check_choice, check_int
 from ..compiler.conversion import (CODINGS, PARTIAL_BITS, SpikingLayerPlan, snn_layers,
                                    spiking_plan)
-from ..compiler.plan import ProgramPlan
+from ..compiler.plan import ProgramPlan, as_plan
 from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
 from ..physics import encoding
 from ..physics.energy import EnergyModel
@@ -134,14 +134,14 @@ class _Account:
         return step_time
 
 
-def run_snn(program: ProgramPlan, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
+def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
             readout: str = "membrane", seed: int | None = 0, noise_model: str = "output",
             record_raster: bool = False) -> SNNResult:
     """Run a compiled program as a converted spiking network (see the module documentation).
 
     Parameters
     ----------
-    program : ProgramPlan
+    program : ChipProgram or ProgramPlan
     x : array_like
         Inputs, (batch,) + input shape, in the units of the calibration data.
     coding : {"rate", "regular", "latency"}
@@ -159,6 +159,7 @@ def run_snn(program: ProgramPlan, x: ArrayLike, coding: str = "rate", steps: int
     -------
     SNNResult
     """
+    program = as_plan(program)
     check_choice(coding, "coding", CODINGS)
     check_choice(readout, "readout", ("membrane", "count"))
     steps = check_int(steps, "steps", 1, 100000)

@@ -7,6 +7,26 @@ activation is executed by the neurons: ``relu`` (optionally clipped), ``linear``
 
 Tensors are NCHW (batch, channels, height, width), as in PyTorch; ``Conv2d`` weights are
 (out_channels, in_channels, kh, kw) and ``Dense`` weights (in_features, out_features).
+
+The layer protocol (what the compiler, the engines and persistence rely on):
+
+``output_shape(shape) -> shape``
+    Shape of one output for one input of ``shape`` (no batch axis); raises ValueError for a
+    shape the layer cannot take. The compiler calls it to check a model before mapping it.
+``forward_float(x) -> y``
+    The float reference on a batch (the software model the chip is compared with).
+``to_dict() -> dict``
+    Plain-data description (arrays included) that :func:`layer_from_dict` turns back into the
+    layer; saved program files store models this way.
+``name``
+    A label for reports.
+
+Weighted layers add ``matrix() -> (M, b)`` (the (n_in, n_out) matrix the cores hold, and the
+bias or None), ``preactivation(x)``, ``activation``, ``clip`` (a clipped ReLU's range, which the
+compiler takes as the layer's output range) and ``x_max`` (the input range, when the layer
+states it; otherwise calibration data set it). ``Conv2d`` adds ``patches(x) -> (rows, (H, W))``,
+the im2col rows the cores see, and ``fold(y, n, hw)``, their outputs back to NCHW. Containers
+(``Sequential``, ``Residual``) hold layers; :mod:`snn_neurram.nn.graph` walks them.
 """
 
 from __future__ import annotations
