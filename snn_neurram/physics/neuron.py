@@ -22,6 +22,7 @@ or by binary search (``sar``). Activations:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -254,16 +255,26 @@ def cycle_coefficients(n_bits: int,
     n_cycles : int
         Total number of cycles C.
     """
+    return _cycle_coefficients(n_bits, config)
+
+
+@lru_cache(maxsize=256)
+def _cycle_coefficients(n_bits: int,
+                        config: NeuronConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    # memoised: NeuronConfig is frozen, and the arrays are returned read-only
     reps = [2 ** k * config.pulse_multiplier for k in range(n_bits)]
     total = sum(reps)
     decay = (1.0 - config.leak) ** np.arange(total - 1, -1, -1)
     coef = config.c_ratio * decay
-    mean, var, start = [], [], 0
+    mean_l, var_l, start = [], [], 0
     for r in reps:
-        mean.append(coef[start:start + r].sum())
-        var.append((coef[start:start + r] ** 2).sum())
+        mean_l.append(coef[start:start + r].sum())
+        var_l.append((coef[start:start + r] ** 2).sum())
         start += r
-    return np.array(mean), np.array(var), total
+    mean, var = np.array(mean_l), np.array(var_l)
+    mean.flags.writeable = False
+    var.flags.writeable = False
+    return mean, var, total
 
 
 # ---------------------------------------------------------------------------- ADC
