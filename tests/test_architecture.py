@@ -107,3 +107,16 @@ def test_every_public_function_has_type_hints():
         for name in unannotated_public_functions(path.read_text(), str(path)):
             bad.append(f"{path.relative_to(PACKAGE.parent)}: {name}")
     assert not bad, "public functions without type hints:\n" + "\n".join(bad)
+
+
+def test_no_import_cycle():
+    grimp = pytest.importorskip("grimp")            # comes with import-linter
+    graph = grimp.build_graph("snn_neurram")
+    modules = [m for m in graph.modules if m.startswith("snn_neurram")]
+    cycles = []
+    for m in modules:
+        for other in graph.find_modules_directly_imported_by(m):
+            if other != m and other.startswith("snn_neurram") and graph.chain_exists(
+                    importer=other, imported=m):
+                cycles.append(f"{m} -> {other} -> ... -> {m}")
+    assert not cycles, "\n".join(sorted(cycles)[:20])
