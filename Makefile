@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(BIN)/snn-neurram demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/lint-imports --config setup.cfg
+	$(BIN)/lint-imports setup.cfg
 	$(BIN)/mypy --config-file setup.cfg
 	$(BIN)/python -m pytest -q
 

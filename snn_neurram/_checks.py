@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-__all__ = ["as_si", "check_range", "check_int", "check_choice", "as_finite_array"]
+__all__ = ["as_si", "check_range", "check_int", "check_choice", "as_finite_array",
+           "check_real_array", "MAX_ABS"]
 
 _T = TypeVar("_T")
 
@@ -80,17 +81,40 @@ def check_choice(value: _T, name: str, choices: Collection[Any]) -> _T:
     return value
 
 
-def as_finite_array(x: ArrayLike, name: str, ndim: int | None = None,
-                    shape: Sequence[int | None] | None = None,
-                    dtype: DTypeLike = np.float64) -> np.ndarray:
-    """Return ``x`` as a finite float array, checking its number of dimensions and shape.
+#: Largest magnitude accepted in data arrays: far beyond any physical value, far enough below the
+#: float limit that sums and products of the engines cannot overflow to inf.
+MAX_ABS = 1e100
 
-    ``shape`` may contain ``None`` for a free axis.
-    """
+
+def check_real_array(x: ArrayLike, name: str) -> np.ndarray:
+    """``x`` as an array of real numbers (bool, integer or float), or a ValueError that names
+    ``name`` and says what it got: complex numbers, strings, objects and ragged nesting are
+    refused (numpy would silently drop an imaginary part or parse a numeric string)."""
     try:
-        arr = np.asarray(x, dtype=dtype)
+        arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array ({exc})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise ValueError(f"{name} must be real: complex values are not accepted "
+                         f"(got dtype {arr.dtype})")
+    if kind in "USa":
+        raise ValueError(f"{name} must be a numeric array, not strings (got dtype {arr.dtype})")
+    if kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array of real numbers (got dtype "
+                         f"{arr.dtype}: objects, ragged lists or mixed types are not accepted)")
+    return arr
+
+
+def as_finite_array(x: ArrayLike, name: str, ndim: int | None = None,
+                    shape: Sequence[int | None] | None = None,
+                    dtype: DTypeLike = np.float64, max_abs: float = MAX_ABS) -> np.ndarray:
+    """Return ``x`` as a finite float array, checking its number of dimensions and shape.
+
+    ``x`` must hold real numbers (see :func:`check_real_array`); ``shape`` may contain
+    ``None`` for a free axis; every value must be finite and at most ``max_abs`` in magnitude.
+    """
+    arr = check_real_array(x, name).astype(dtype, copy=False)
     if ndim is not None and arr.ndim != ndim:
         axes = " x ".join("n" if s is None else str(s) for s in shape) if shape else f"{ndim}-D"
         raise ValueError(f"{name} must be a {ndim}-D array of shape ({axes}) "
@@ -100,6 +124,11 @@ def as_finite_array(x: ArrayLike, name: str, ndim: int | None = None,
             if want is not None and want != got:
                 raise ValueError(
                     f"{name} has shape {arr.shape}; axis {axis} must have length {want}")
-    if arr.size and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    if arr.size:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+        largest = float(np.abs(arr).max())
+        if largest > max_abs:
+            raise ValueError(f"{name} must be at most {max_abs:g} in magnitude (got "
+                             f"{largest:g})")
     return arr

@@ -64,7 +64,7 @@ def test_layered_import_contract():
     exe = shutil.which("lint-imports", path=str(pathlib.Path(sys.executable).parent))
     if exe is None:
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
-    run = subprocess.run([exe, "--config", str(PACKAGE.parent / "setup.cfg")],
+    run = subprocess.run([exe, str(PACKAGE.parent / "setup.cfg")],
                          capture_output=True, text=True, cwd=PACKAGE.parent)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "0 broken" in run.stdout

@@ -149,7 +149,7 @@ def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLik
     n = driver.n_stages
     if net.n_stages != n:
         raise ValueError(f"net has {net.n_stages} stages, the chip's network {n}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int(seed, "seed", 0, 2 ** 62))
     calib = np.sort(rng.choice(len(X), min(calibration_samples, len(X)), replace=False))
     steps = []
     for k in range(n - 1):

@@ -1,13 +1,204 @@
-"""The ``snn-neurram`` command line. Every subcommand that reports numbers takes ``--json PATH``."""
+"""The ``snn-neurram`` command line. Every subcommand that reports numbers takes ``--json PATH``.
+
+Every option is checked by argparse before any work starts (the converters below): a bad value
+ends the run with ``snn-neurram <command>: error: argument --option: ...`` and exit status 2.
+Errors that only show later (a missing data set folder, a file that is not a saved program, a
+model that does not fit the chip) end with ``snn-neurram: error: <message>`` and status 2.
+An option the user did not give is ``None``; a given value is passed on exactly as given.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._io import write_json
+from ..errors import CapacityError, ProgramFileError
+from ..hw.chip import Chip
+from .datasets import DATASETS
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "parse_args"]
+
+#: Largest seed: scikit-learn's (numpy RandomState's) limit, the tightest of the seeded parts.
+MAX_SEED = 2 ** 32 - 1
+#: Ranges the library accepts (hw.chip.Chip, engines.batch.check_bits, engines.spiking.run_snn,
+#: training.train, apps.classify_bench).
+MAX_CORES = Chip.MAX_CORES
+MAX_STEPS = 100_000
+MAX_EPOCHS = 100_000
+MAX_CHIPS = 100
+#: Defaults of map and energy when MODEL is a model name (not a saved program file).
+DEFAULT_CORES = 48
+DEFAULT_SEED = 0
+
+# --------------------------------------------------------------------------- option converters
+# Each returns a function for argparse's ``type=``: it converts the text or raises
+# ArgumentTypeError saying the allowed range; argparse then names the option and exits with 2.
+
+
+def _parse_int(text: str, name: str, lo: int, hi: int | None) -> int:
+    rng = f"[{lo}, {hi}]" if hi is not None else f"[{lo}, inf)"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{name} must be an integer in {rng} (got {text!r})") from None
+    if value < lo or (hi is not None and value > hi):
+        raise argparse.ArgumentTypeError(f"{name} must be an integer in {rng} (got {value})")
+    return value
+
+
+def _int_range(name: str, lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        return _parse_int(text, name, lo, hi)
+
+    convert.__name__ = name
+    return convert
+
+
+def _positive_int(name: str, hi: int | None = None) -> Callable[[str], int]:
+    """An integer >= 1 (at most ``hi``)."""
+    return _int_range(name, 1, hi)
+
+
+def _nonneg_int(name: str, hi: int | None = None) -> Callable[[str], int]:
+    """An integer >= 0 (at most ``hi``)."""
+    return _int_range(name, 0, hi)
+
+
+def _seed(name: str = "seed") -> Callable[[str], int]:
+    return _nonneg_int(name, MAX_SEED)
+
+
+def _bits(name: str) -> Callable[[str], int]:
+    """A bit width in [1, 8], the range of the chip's inputs and ADC."""
+    return _int_range(name, 1, 8)
+
+
+def _int_list(name: str, lo: int, hi: int, example: str) -> Callable[[str], list[int]]:
+    """Comma-separated integers, each in [lo, hi], e.g. "4,8,16"."""
+    def convert(text: str) -> list[int]:
+        what = (f"{name} must be a comma-separated list of integers in [{lo}, {hi}], "
+                f"e.g. {example}")
+        items = text.split(",")
+        if not text.strip() or any(not s.strip() for s in items):
+            raise argparse.ArgumentTypeError(f"{what} (got {text!r}: an empty entry)")
+        values = []
+        for s in items:
+            try:
+                v = int(s.strip())
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{what} (got {text!r})") from None
+            if not lo <= v <= hi:
+                raise argparse.ArgumentTypeError(f"{what} (got {v} in {text!r})")
+            values.append(v)
+        return values
+
+    convert.__name__ = name
+    return convert
+
+
+def _positive_float(name: str) -> Callable[[str], float]:
+    """A finite real number > 0."""
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a finite number > 0 (got {text!r})")
+        return value
+
+    convert.__name__ = name
+    return convert
+
+
+def _creatable(folder: str) -> str | None:
+    """Why ``folder`` (existing or not) cannot hold new files, or None when it can."""
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        if probe == os.path.abspath(folder):
+            return f"{probe} is a file, not a folder"
+        return f"{probe} is a file, so the folder {os.path.abspath(folder)} cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"the folder {probe} is not writable"
+    return None
+
+
+def _out_folder(name: str) -> Callable[[str], str]:
+    """A folder for output files: an existing folder or one that can be created (created when
+    the run writes to it); never an existing file."""
+    def convert(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError("expected a folder path (got an empty string)")
+        if os.path.exists(text) and not os.path.isdir(text):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is an existing file; give a folder (it is created if needed)")
+        problem = _creatable(text)
+        if problem:
+            raise argparse.ArgumentTypeError(f"cannot write to the folder {text!r}: {problem}")
+        return text
+
+    convert.__name__ = name
+    return convert
+
+
+def _file_path(name: str) -> Callable[[str], str]:
+    """A file to write: not an existing folder; its folder exists or can be created."""
+    def convert(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError("expected a file path (got an empty string)")
+        if os.path.isdir(text) or text.endswith(("/", os.sep)):
+            raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file path")
+        problem = _creatable(os.path.dirname(os.path.abspath(text)))
+        if problem:
+            raise argparse.ArgumentTypeError(f"cannot write the file {text!r}: {problem}")
+        return text
+
+    convert.__name__ = name
+    return convert
+
+
+def _json_path(name: str = "json") -> Callable[[str], str]:
+    return _file_path(name)
+
+
+def _data_folder(name: str = "data") -> Callable[[str], str]:
+    """An existing folder to read from."""
+    def convert(text: str) -> str:
+        if not text or not os.path.isdir(text):
+            what = "is a file" if os.path.isfile(text) else "does not exist"
+            raise argparse.ArgumentTypeError(f"expected an existing folder ({text!r} {what})")
+        return text
+
+    convert.__name__ = name
+    return convert
+
+
+def _model_arg(text: str) -> str:
+    """MODEL: a reference model's name or a saved program file."""
+    from .models import MODELS
+
+    if text in MODELS or os.path.isfile(text):
+        return text
+    why = "is a folder" if os.path.isdir(text) else "is neither a model name nor an existing file"
+    raise argparse.ArgumentTypeError(
+        f"expected one of {', '.join(MODELS)} or a saved program file ({text!r} {why})")
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (not None), to pass on as keyword arguments."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _fmt_pct(x):
@@ -53,10 +244,11 @@ def _print_demo(r):
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_chip_demo, run_core_demo
 
-    result = run_core_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time,
-                           in_bits=args.in_bits, out_bits=args.out_bits)
+    # --in-bits / --out-bits not given: each demo keeps its own default (core 4/8, chip 4/4)
+    bits = _given(in_bits=args.in_bits, out_bits=args.out_bits)
+    result = run_core_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time, **bits)
     _print_demo(result)
-    chip = run_chip_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time)
+    chip = run_chip_demo(out_dir=args.out, seed=args.seed, read_time=args.read_time, **bits)
     print()
     print("snn_neurram demo: a two-layer MLP compiled onto the 48-core chip")
     print(f"  {chip['model']}; on the chip {chip['in_bits']}-bit inputs, "
@@ -68,55 +260,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"figure: {chip['figure']}")
     print(f"({chip['seconds']:.1f} s)")
     result["chip_demo"] = {k: v for k, v in chip.items() if k != "report"}
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result)
     return 0
 
 
-def cmd_map(args: argparse.Namespace) -> int:
-    import os
+def _default_figure(model: str, kind: str) -> str:
+    return f"{os.path.splitext(os.path.basename(model))[0]}_{kind}.png"
 
+
+def cmd_map(args: argparse.Namespace) -> int:
     program = _program_for(args)
-    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_map.png"
+    figure = _default_figure(args.model, "map") if args.figure is None else args.figure
     rep = program.report(figure=figure, energy=False)
     print(program.report_text(rep))
     print(f"figure: {rep['figure']}")
-    if args.json:
+    if args.json is not None:
         write_json(args.json, rep)
     return 0
 
 
 def _program_for(args):
-    import os
-
-    from ..hw.chip import Chip
     from ..program import compile as compile_model
-    from .models import MODELS, build
     from ..program import load
+    from .models import MODELS, build
 
-    if os.path.exists(args.model):
+    if args.model not in MODELS:               # a saved program file (checked by _model_arg)
         return load(args.model)
-    if args.model not in MODELS:
-        raise ValueError(f"MODEL must be a saved program file or one of "
-                         f"{', '.join(MODELS)} (got {args.model!r})")
-    model, shape = build(args.model, seed=args.seed)
-    return compile_model(model, Chip(n_cores=args.cores, seed=args.seed), input_shape=shape,
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    cores = DEFAULT_CORES if args.cores is None else args.cores
+    model, shape = build(args.model, seed=seed)
+    return compile_model(model, Chip(n_cores=cores, seed=seed), input_shape=shape,
                          replicate=args.replicate, calibration_size=32)
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
-    import os
-
     from ..analysis.energy import program_account
     from ..analysis.plotting import energy_figure
 
     program = _program_for(args)
     acc = program_account(program, args.in_bits, args.out_bits)
     print(program.energy_text(acc))
-    figure = args.figure or f"{os.path.splitext(os.path.basename(args.model))[0]}_energy.png"
+    figure = _default_figure(args.model, "energy") if args.figure is None else args.figure
     acc["figure"] = energy_figure(acc, figure)
     print(f"figure: {acc['figure']}")
-    if args.json:
+    if args.json is not None:
         write_json(args.json, acc)
     return 0
 
@@ -124,12 +312,10 @@ def cmd_energy(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import run_comparison
 
-    steps = [int(s) for s in args.steps.split(",") if s]
-    bits = [int(s) for s in args.ann_bits.split(",") if s]
     print(f"snn-neurram compare: {args.model} on {args.dataset}")
-    result = run_comparison(dataset=args.dataset, model=args.model, steps=steps, ann_bits=bits,
-                            out_bits=args.out_bits, seed=args.seed, out_dir=args.out,
-                            test_samples=args.test_samples, folder=args.data)
+    result = run_comparison(dataset=args.dataset, model=args.model, steps=args.steps,
+                            ann_bits=args.ann_bits, out_bits=args.out_bits, seed=args.seed,
+                            out_dir=args.out, test_samples=args.test_samples, folder=args.data)
     print(f"float software accuracy {100 * result['float_accuracy']:.2f} %")
     return _finish(result, args)
 
@@ -139,14 +325,12 @@ def _finish(result, args):
     for name, path in result.get("figures", {}).items():
         print(f"figure ({name}): {path}")
     print(f"({result['seconds']:.1f} s)")
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import os
-
     if args.what == "rbm":
         from .rbm_bench import recovery_benchmark
 
@@ -166,7 +350,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "classify":
         from .classify_bench import ROWS, classify_benchmark
 
-        recipe = {k: v for k, v in (("chips", args.chips), ("epochs", args.epochs)) if v}
+        # only what was given overrides the recipe (a given value is never dropped)
+        recipe = _given(chips=args.chips, epochs=args.epochs)
         result = classify_benchmark(args.dataset, recipe=recipe, out=args.out, folder=args.data,
                                     seed=args.seed, progress=sys.stderr.isatty())
         acc = result["accuracy"]
@@ -178,53 +363,79 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"{label:<32s}{text:>14s}")
         print(f"gap (quantised software - co-optimised chip): {result['gap_points']:.2f} points")
         return _finish(result, args)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(
         prog="snn-neurram",
         description="Spiking, Boltzmann and conventional networks on a simulated NeuRRAM chip.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="classify the 8x8 digits through a simulated core")
-    p.add_argument("--out", default="snn_neurram_demo", help="folder for figures "
-                   "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--read-time", type=float, default=86400.0,
-                   help="seconds between programming and inference (default: one day)")
-    p.add_argument("--in-bits", type=int, default=4)
-    p.add_argument("--out-bits", type=int, default=8)
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    subs: dict[str, argparse.ArgumentParser] = {}
+    seed_help = f"random seed, an integer in [0, {MAX_SEED}] (default: %(default)s)"
+    json_help = "also write the results as JSON (a file; its folder is created if needed)"
+
+    p = subs["demo"] = sub.add_parser(
+        "demo", help="classify the 8x8 digits through a simulated core")
+    p.add_argument("--out", type=_out_folder("out"), default="snn_neurram_demo",
+                   help="folder for figures, created if needed (default: %(default)s)")
+    p.add_argument("--seed", type=_seed(), default=0, help=seed_help)
+    p.add_argument("--read-time", type=_positive_float("read_time"), default=86400.0,
+                   help="seconds between programming and inference, > 0 (default: one day)")
+    p.add_argument("--in-bits", type=_bits("in_bits"),
+                   help="input bits in [1, 8] of both demos (default: 4)")
+    p.add_argument("--out-bits", type=_bits("out_bits"),
+                   help="output bits in [1, 8] (default: 8 on the core, 4 on the chip)")
+    p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("compare", help="spiking vs multi-bit inference: accuracy, latency, "
-                       "energy, spikes")
-    p.add_argument("--model", default="mlp", help="network to train and map (default: mlp)")
-    p.add_argument("--dataset", default="digits", help="digits or fashion-mnist")
-    p.add_argument("--data", metavar="FOLDER", help="folder of the Fashion-MNIST IDX files "
-                   "(default: Debian's dataset-fashion-mnist)")
-    p.add_argument("--steps", default="8,16,32,64,128", help="SNN time steps, comma-separated")
-    p.add_argument("--ann-bits", default="1,2,3,4", help="ANN input bits, comma-separated")
-    p.add_argument("--out-bits", type=int, default=4)
-    p.add_argument("--test-samples", type=int, help="use only the first N test inputs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="snn_neurram_compare", help="folder for figures")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p = subs["compare"] = sub.add_parser(
+        "compare", help="spiking vs multi-bit inference: accuracy, latency, energy, spikes")
+    p.add_argument("--model", default="mlp", choices=["mlp"],
+                   help="network to train and map (default: %(default)s)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS,
+                   help="data set (default: %(default)s)")
+    p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
+                   help="folder of the Fashion-MNIST IDX files (default: Debian's "
+                   "dataset-fashion-mnist); only with --dataset fashion-mnist")
+    p.add_argument("--steps", type=_int_list("steps", 1, MAX_STEPS, "8,16,32"), default=[8, 16, 32, 64, 128],
+                   help=f"SNN time steps, comma-separated, each in [1, {MAX_STEPS}] "
+                   "(default: 8,16,32,64,128)")
+    p.add_argument("--ann-bits", type=_int_list("ann_bits", 1, 8, "1,2,4"), default=[1, 2, 3, 4],
+                   help="ANN input bits, comma-separated, each in [1, 8] (default: 1,2,3,4)")
+    p.add_argument("--out-bits", type=_bits("out_bits"), default=4,
+                   help="ANN output bits in [1, 8] (default: %(default)s)")
+    p.add_argument("--test-samples", metavar="N", type=_positive_int("test_samples"),
+                   help="use only the first N >= 1 test inputs (default: all)")
+    p.add_argument("--seed", type=_seed(), default=0, help=seed_help)
+    p.add_argument("--out", type=_out_folder("out"), default="snn_neurram_compare",
+                   help="folder for figures, created if needed (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("bench", help="accuracy benchmarks (rbm: image recovery; classify: "
-                       "co-optimisation steps and the eta sweep, needs the train extra)")
+    p = subs["bench"] = sub.add_parser(
+        "bench", help="accuracy benchmarks (rbm: image recovery; classify: co-optimisation "
+        "steps and the eta sweep, needs the train extra)")
     p.add_argument("what", choices=["rbm", "classify"], help="which benchmark")
-    p.add_argument("--chips", type=int, help="classify: simulated chips (default: the recipe's)")
-    p.add_argument("--epochs", type=int, help="classify: training epochs (default: the "
-                   "recipe's)")
-    p.add_argument("--dataset", default="digits", help="digits or fashion-mnist")
-    p.add_argument("--data", metavar="FOLDER", help="folder of the Fashion-MNIST IDX files")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="snn_neurram_bench", help="folder for figures")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--chips", type=_positive_int("chips", MAX_CHIPS),
+                   help=f"classify only: simulated chips in [1, {MAX_CHIPS}] "
+                   "(default: the recipe's)")
+    p.add_argument("--epochs", type=_positive_int("epochs", MAX_EPOCHS),
+                   help=f"classify only: training epochs in [1, {MAX_EPOCHS}] "
+                   "(default: the recipe's)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS,
+                   help="data set (default: %(default)s)")
+    p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
+                   help="folder of the Fashion-MNIST IDX files; only with --dataset "
+                   "fashion-mnist")
+    p.add_argument("--seed", type=_seed(), default=0, help=seed_help)
+    p.add_argument("--out", type=_out_folder("out"), default="snn_neurram_bench",
+                   help="folder for figures and checkpoints, created if needed "
+                   "(default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
     p.set_defaults(func=cmd_bench)
 
     for name, helptext, figure, func in (
@@ -232,29 +443,93 @@ def build_parser() -> argparse.ArgumentParser:
              "core-grid picture (PNG)", cmd_map),
             ("energy", "energy and latency of one inference of a mapped model",
              "stacked-bar figure per layer (PNG)", cmd_energy)):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("model", metavar="MODEL",
+        p = subs[name] = sub.add_parser(name, help=helptext)
+        p.add_argument("model", metavar="MODEL", type=_model_arg,
                        help="mnist-cnn, digits-mlp, resnet20, or a saved program file")
         if name == "energy":
-            p.add_argument("--in-bits", type=int, default=4)
-            p.add_argument("--out-bits", type=int, default=4)
-        p.add_argument("--cores", type=int, default=48, help="cores of the chip (default 48)")
+            p.add_argument("--in-bits", type=_bits("in_bits"), default=4,
+                           help="input bits in [1, 8] (default: %(default)s)")
+            p.add_argument("--out-bits", type=_bits("out_bits"), default=4,
+                           help="output bits in [1, 8] (default: %(default)s)")
+        p.add_argument("--cores", type=_positive_int("cores", MAX_CORES),
+                       help=f"cores of the chip in [1, {MAX_CORES}] (default {DEFAULT_CORES}); "
+                       "only with a model name")
         p.add_argument("--replicate", action="store_true",
-                       help="copy the busiest layers onto free cores")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--figure", metavar="PATH", help=figure)
-        p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+                       help="copy the busiest layers onto free cores; only with a model name")
+        p.add_argument("--seed", type=_seed(),
+                       help=f"random seed in [0, {MAX_SEED}] (default {DEFAULT_SEED}); only "
+                       "with a model name")
+        p.add_argument("--figure", metavar="PATH", type=_file_path("figure"),
+                       help=f"{figure} (default: MODEL_{name}.png in the current folder)")
+        p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
         p.set_defaults(func=func)
-    return parser
+    return parser, subs
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``snn-neurram``."""
+    return _parsers()[0]
+
+
+def _conflicts(args: argparse.Namespace) -> str | None:
+    """Options that were given but would be ignored by this command: the message, or None."""
+    if getattr(args, "data", None) is not None and args.dataset != "fashion-mnist":
+        return (f"argument --data: only used with --dataset fashion-mnist "
+                f"(got --dataset {args.dataset})")
+    if args.command == "bench" and args.what != "classify":
+        for opt in ("chips", "epochs"):
+            if getattr(args, opt) is not None:
+                return f"argument --{opt}: only used by 'bench classify' (got 'bench {args.what}')"
+    if args.command in ("map", "energy"):
+        from .models import MODELS
+
+        if args.model not in MODELS:
+            given = [f"--{opt}" for opt in ("cores", "seed") if getattr(args, opt) is not None]
+            given += ["--replicate"] if args.replicate else []
+            if given:
+                return (f"argument {given[0]}: only used when MODEL is a model name; "
+                        f"{args.model!r} is a saved program file (compiled already)")
+    return None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and check the command line; a bad option ends the run with argparse's message and
+    ``SystemExit(2)`` before any work starts."""
+    parser, subs = _parsers()
     args = parser.parse_args(argv)
+    problem = _conflicts(args)
+    if problem:
+        subs[args.command].error(problem)
+    return args
+
+
+def _user_error(exc: BaseException) -> bool:
+    """True for errors the user can fix (bad values, files, data, missing optional packages);
+    anything else is a bug and keeps its traceback."""
+    if isinstance(exc, ModuleNotFoundError):         # an optional dependency, not our own module
+        return not (exc.name or "snn_neurram").startswith("snn_neurram")
+    return isinstance(exc, (ValueError, ProgramFileError, CapacityError, FileNotFoundError,
+                            FileExistsError, NotADirectoryError, IsADirectoryError,
+                            PermissionError))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``snn-neurram``; returns the exit status: 0 on success, 2 for a usage or user error
+    (the message is on stderr, without a traceback). Bugs raise."""
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:       # argparse printed the error (status 2) or --help (0)
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError) as exc:   # one clear line
-        print(f"snn-neurram {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if not _user_error(exc):
+            raise
+        hint = (" (install the optional dependencies: pip install 'snn-neurram[train]')"
+                if isinstance(exc, ModuleNotFoundError) else "")
+        print(f"snn-neurram: error: {exc}{hint}", file=sys.stderr)
         return 2
 
 

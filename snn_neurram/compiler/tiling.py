@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_finite_array, check_int, check_range
+from .._seeds import check_seed
 from ..errors import CapacityError
 from ..hw.chip import Chip
 from ..nn.graph import weighted_layers
@@ -175,7 +176,7 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
     if not isinstance(chip, Chip):
         raise ValueError(f"chip must be a Chip (got {type(chip).__name__})")
     model = _as_sequential(model)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     calibration_size = check_int(calibration_size, "calibration_size", 1, 10**6)
     if calibration is None:
         if input_shape is None:

@@ -51,8 +51,10 @@ def run_ann(program: ProgramPlan, x: np.ndarray, in_bits: int, out_bits: int,
 
     Parameters as :meth:`snn_neurram.ChipProgram.run`; ``rng`` is the run's read-noise stream.
     """
-    program.model.output_shape(tuple(x.shape[1:]))
-    chunk = default_chunk(program) if chunk is None else chunk
+    out_shape = program.model.output_shape(tuple(x.shape[1:]))
+    if len(x) == 0:
+        return np.zeros((0,) + tuple(out_shape))
+    chunk = default_chunk(program) if chunk is None else check_int(chunk, "chunk", 1, 10 ** 9)
     show = (len(x) > 2000 and sys.stderr.isatty()) if progress is None else progress
     outs = []
     with tqdm(total=len(x), disable=not show, unit="input", desc="chip run",
@@ -71,8 +73,14 @@ def run_stages(program: ProgramPlan, x: np.ndarray, start: int, stop: int, in_bi
     """Run stages ``start``..``stop - 1`` (see :meth:`ProgramPlan.stages`) on the chip; x is the
     input of stage ``start``."""
     groups = program.stages()
+    if len(x) == 0:
+        shape = tuple(x.shape[1:])
+        for group in groups[start:stop]:
+            for layer in group:
+                shape = layer.output_shape(shape)
+        return np.zeros((0,) + shape)
     outs = []
-    chunk = chunk or 2048
+    chunk = 2048 if chunk is None else check_int(chunk, "chunk", 1, 10 ** 9)
     for c in range(0, len(x), chunk):
         y = x[c:c + chunk].astype(np.float32)
         for group in groups[start:stop]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import as_finite_array, check_choice, check_int, check_range
+from .._checks import as_finite_array, check_choice, check_int, check_range, check_real_array
 from ..hw.chip import Chip
 from ..hw.core import Core
 from ..physics.neuron import NeuronConfig
@@ -37,6 +37,22 @@ from ..physics.noise_codes import NOISE_SIGMA, noise_codes, noise_variance
 
 __all__ = ["RBM", "ChipRBM", "BoltzmannMachine", "corrupt", "exact_distribution",
            "NOISE_SIGMA"]
+
+def unit_interval(x: ArrayLike, name: str, width: int) -> np.ndarray:
+    """States or probabilities: a finite (n, width) array with values in [0, 1]."""
+    arr = as_finite_array(x, name, ndim=2, shape=(None, width))
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name} must hold values in [0, 1] (got {arr.min():g}..{arr.max():g})")
+    return arr
+
+
+def labels_array(y: ArrayLike, name: str, n_labels: int, n: int) -> np.ndarray:
+    """Integer class labels in [0, n_labels - 1], one per sample."""
+    arr = as_finite_array(y, name, ndim=1, shape=(n,))
+    if arr.size and (np.any(arr != np.round(arr)) or arr.min() < 0 or arr.max() >= n_labels):
+        raise ValueError(f"{name} must hold integer labels in [0, {n_labels - 1}]")
+    return arr.astype(int)
+
 
 def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -104,19 +120,17 @@ class RBM:
             weight_bound, "weight_bound", 0, None, lo_open=True)
         self.weight_levels = None if weight_levels is None else check_int(
             weight_levels, "weight_levels", 2, 65536)
-        self.seed = seed
+        self.seed = check_int(seed, "seed", 0, 2 ** 62)
 
     # ------------------------------------------------------------------ training
     def _visible_data(self, X, y):
-        X = as_finite_array(X, "X", ndim=2, shape=(None, self.n_pixels))
-        if X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError("X must hold values in [0, 1] (pixel intensities or probabilities)")
+        X = unit_interval(X, "X", self.n_pixels)
+        if len(X) == 0:
+            raise ValueError("X must hold at least one sample (got 0 rows)")
         if self.n_labels:
             if y is None:
                 raise ValueError(f"this RBM has {self.n_labels} label units: fit(X, y) needs y")
-            y = np.asarray(y, int)
-            if y.min() < 0 or y.max() >= self.n_labels:
-                raise ValueError(f"y must hold labels in [0, {self.n_labels - 1}]")
+            y = labels_array(y, "y", self.n_labels, len(X))
             X = np.hstack([X, np.eye(self.n_labels)[y]])
         return X
 
@@ -162,20 +176,21 @@ class RBM:
         self.W_, self.b_v_, self.b_h_ = W, b_v, b_h
         return self
 
-    def _check_fitted(self):
+    def check_fitted(self) -> None:
+        """Raise a clear error unless :meth:`fit` has run (or W_, b_v_, b_h_ were set)."""
         if not hasattr(self, "W_"):
             raise RuntimeError("the RBM is not trained yet: call fit(X) first")
 
     # ------------------------------------------------------------------ software sampling
     def hidden_probs(self, v: ArrayLike) -> np.ndarray:
-        """P(h = 1 | v)."""
-        self._check_fitted()
-        return _sigmoid(np.asarray(v, float) @ self.W_ + self.b_h_)
+        """P(h = 1 | v) for visible states v (n, n_visible) in [0, 1]."""
+        self.check_fitted()
+        return _sigmoid(unit_interval(v, "v", self.n_visible) @ self.W_ + self.b_h_)
 
     def visible_probs(self, h: ArrayLike) -> np.ndarray:
-        """P(v = 1 | h)."""
-        self._check_fitted()
-        return _sigmoid(np.asarray(h, float) @ self.W_.T + self.b_v_)
+        """P(v = 1 | h) for hidden states h (n, n_hidden) in [0, 1]."""
+        self.check_fitted()
+        return _sigmoid(unit_interval(h, "h", self.n_hidden) @ self.W_.T + self.b_v_)
 
     def gibbs(self, v: ArrayLike, steps: int = 1, *, on: ChipRBM | Chip | None = None,
               known_mask: ArrayLike | None = None, rng: np.random.Generator | None = None,
@@ -195,11 +210,15 @@ class RBM:
             Return the mean of the visible units over the last ``average_last`` steps (0: the
             last step).
         """
+        self.check_fitted()
+        v = unit_interval(v, "v", self.n_visible)
+        if visible_bits is not None:
+            visible_bits = check_int(visible_bits, "visible_bits", 1, 8)
         if on is not None:
             seed = self.seed + 1 if rng is None else int(rng.integers(0, 2 ** 63))
             return self._on_chip(on).gibbs(v, steps, known_mask=known_mask,
                                            average_last=average_last, seed=seed)
-        self._check_fitted()
+        self.check_fitted()
         rng = np.random.default_rng(self.seed + 1) if rng is None else rng
 
         def step(v):
@@ -235,7 +254,7 @@ class RBM:
         ndarray (n, n_pixels)
             The visible pixels, averaged over the last ``average_last`` steps.
         """
-        self._check_fitted()
+        self.check_fitted()
         images = as_finite_array(images, "images", ndim=2, shape=(None, self.n_pixels))
         v = images
         mask = np.zeros(images.shape, bool) if known_mask is None else np.broadcast_to(
@@ -244,7 +263,8 @@ class RBM:
             lab = np.full((len(v), self.n_labels), 1.0 / self.n_labels)
             lab_mask = np.zeros(lab.shape, bool)
             if labels is not None:
-                lab = np.eye(self.n_labels)[np.asarray(labels, int)]
+                lab = np.eye(self.n_labels)[labels_array(labels, "labels", self.n_labels,
+                                                         len(v))]
                 lab_mask[:] = True
             v = np.hstack([v, lab])
             mask = np.hstack([mask, lab_mask])
@@ -256,7 +276,7 @@ class RBM:
                 on: ChipRBM | Chip | None = None) -> np.ndarray:
         """Classify through the label units: clamp the pixels, let the label units settle, take
         the label unit most often on (averaged over the second half of the steps)."""
-        self._check_fitted()
+        self.check_fitted()
         if not self.n_labels:
             raise ValueError("this RBM has no label units (n_labels=0)")
         X = as_finite_array(X, "X", ndim=2, shape=(None, self.n_pixels))
@@ -279,7 +299,7 @@ class RBM:
     def program(self, chip: Chip, visible_bits: int | None = 3, noise_lines: int = 16,
                 seed: int = 0) -> ChipRBM:
         """Map the trained RBM onto a chip's cores; returns a :class:`ChipRBM`."""
-        self._check_fitted()
+        self.check_fitted()
         return ChipRBM(self, chip, visible_bits=visible_bits, noise_lines=noise_lines,
                        seed=seed)
 
@@ -314,6 +334,9 @@ class ChipRBM:
                  noise_lines: int = 16, seed: int = 0):
         if not isinstance(chip, Chip):
             raise ValueError(f"chip must be a Chip (got {type(chip).__name__})")
+        if not isinstance(rbm, RBM):
+            raise ValueError(f"rbm must be an RBM (got {type(rbm).__name__})")
+        rbm.check_fitted()
         self.rbm, self.chip = rbm, chip
         self.visible_bits = None if visible_bits is None else check_int(
             visible_bits, "visible_bits", 1, 4)
@@ -448,7 +471,9 @@ class ChipRBM:
         ``seed`` (default the ChipRBM's) and the chip's seed give every random stream of the
         run: the same call gives the same samples whatever ran before.
         """
-        v = np.array(v, dtype=float)
+        v = unit_interval(v, "v", self.rbm.n_visible).copy()
+        if known_mask is not None:
+            known_mask = check_real_array(known_mask, "known_mask").astype(bool)
         seed = self.seed if seed is None else seed
         configs = self.configs if self.configs is not None else self.operating_points(v, seed)
         rng = self.chip.rng(seed, "rbm sampling")
@@ -527,6 +552,8 @@ class BoltzmannMachine:
         J = as_finite_array(J, "J", ndim=2)
         if J.shape[0] != J.shape[1]:
             raise ValueError(f"J must be square (got {J.shape})")
+        if J.shape[0] == 0:
+            raise ValueError("J must couple at least one unit (got shape (0, 0))")
         if not np.allclose(J, J.T):
             raise ValueError("J must be symmetric")
         self.J = J - np.diag(np.diag(J))
@@ -539,8 +566,15 @@ class BoltzmannMachine:
     def maxcut(cls, edges: Iterable[tuple[int, int]], n: int) -> BoltzmannMachine:
         """The Ising model of MAX-CUT on a graph: J_ij = -1 on every edge (its ground states
         are the maximum cuts)."""
+        n = check_int(n, "n", 1, 10 ** 5)
         J = np.zeros((n, n))
-        for i, j in edges:
+        for k, edge in enumerate(edges):
+            if len(edge) != 2:
+                raise ValueError(f"edges[{k}] must be a pair of node indices (got {edge!r})")
+            i, j = (check_int(e, f"edges[{k}]", 0, n - 1) for e in edge)
+            if i == j:
+                raise ValueError(f"edges[{k}] = ({i}, {j}) is a self-loop: a cut never separates "
+                                 "a node from itself")
             J[i, j] = J[j, i] = -1.0
         return cls(J)
 
@@ -568,7 +602,8 @@ class BoltzmannMachine:
         L = 2 ** self.in_bits - 1
         self.L = L
         self._var = lambda a: noise_variance(L, a)
-        self.t_max = (float(temperature_max) if temperature_max is not None
+        self.t_max = (check_range(temperature_max, "temperature_max", 0, None, lo_open=True)
+                      if temperature_max is not None
                       else float(np.sqrt(self._var(L) / self._var(min(4, L)))))
         # in weight units a unit's column reads (2 / t_max) h + noise; at full drive the noise
         # has the standard deviation NOISE_SIGMA, so the comparator fires with probability
@@ -628,12 +663,21 @@ class BoltzmannMachine:
         rng = np.random.default_rng(0) if rng is None else rng
         if on_chip and self.core is None:
             raise RuntimeError("call program(core) before sampling on the chip")
-        s = rng.choice(np.array([-1.0, 1.0]), (chains, self.n)) if states is None else \
-            np.array(states, dtype=float)
-        temps = np.full(sweeps, float(temperature)) if schedule is None else np.asarray(
-            schedule, float)
-        if len(temps) != sweeps:
-            raise ValueError(f"schedule must have one temperature per sweep ({sweeps})")
+        chains = check_int(chains, "chains", 1, 10 ** 7)
+        if states is None:
+            s = rng.choice(np.array([-1.0, 1.0]), (chains, self.n))
+        else:
+            s = as_finite_array(states, "states", ndim=2, shape=(None, self.n)).copy()
+            if not np.all(np.abs(s) == 1):
+                raise ValueError("states must hold spins -1 or +1 (one row per chain)")
+        if schedule is None:
+            temps = np.full(sweeps, check_range(temperature, "temperature", 0, None,
+                                                lo_open=True))
+        else:
+            temps = as_finite_array(schedule, "schedule", ndim=1, shape=(sweeps,))
+            if np.any(temps <= 0):
+                raise ValueError("schedule must hold temperatures > 0 (a negative temperature "
+                                 "would invert the dynamics)")
         groups = ([np.array([i]) for i in range(self.n)] if method == "sequential"
                   else _colouring(self.J))
         if on_chip:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_choice, check_int, check_range
-from .._seeds import derive_rng
+from .._seeds import check_seed, derive_rng
 from .core import Core
 from ..physics.device import RRAMDevice
 from ..physics.mapping import SCHEMES
@@ -56,7 +56,7 @@ class Chip:
         self.percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
         self.precision = check_choice(precision, "precision", ("single", "double"))
         self.seed = seed
-        self.seed_sequence = np.random.SeedSequence(seed)
+        self.seed_sequence = np.random.SeedSequence(check_seed(seed))
         self.cores = [Core(self.device, self.neuron, s, read_time=self.read_time,
                            scheme=self.scheme, percentile=self.percentile,
                            precision=self.precision)

@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike
 
 from ..physics import kernels
 from .._checks import as_finite_array, check_choice, check_int, check_range
-from .._seeds import derive_rng
+from .._seeds import check_seed, derive_rng
 from ..physics.device import FAULT_NONE, RRAMDevice
 from ..errors import CapacityError
 from ..physics.mapping import SCHEMES, MappedWeights, from_conductances, to_conductances
@@ -186,7 +186,7 @@ class Core:
         check_choice(precision, "precision", ("single", "double"))
         self.dtype = np.float32 if precision == "single" else np.float64
         self.seed_sequence = (seed if isinstance(seed, np.random.SeedSequence)
-                              else np.random.SeedSequence(seed))
+                              else np.random.SeedSequence(check_seed(seed)))
         s_fault, s_resp, s_drift, s_prog, s_read = self.seed_sequence.spawn(5)
         shape = (self.N_ROWS, self.N_COLS)
         dev = self.device

@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike
 from .._checks import as_finite_array, check_choice, check_int, check_range
 
 __all__ = ["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",
-           "ACTIVATIONS", "activation_fn", "im2col", "layer_from_dict"]
+           "ACTIVATIONS", "activation_fn", "im2col", "layer_from_dict", "check_layer"]
 
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 
@@ -119,6 +119,9 @@ class Dense(_Weighted):
                  clip: float | None = None, name: str | None = None,
                  x_max: float | None = None) -> None:
         self.W = as_finite_array(W, "W", ndim=2, shape=(None, None))
+        if 0 in self.W.shape:
+            raise ValueError(f"W must have at least one input and one output (got shape "
+                             f"{self.W.shape})")
         self._init_common(b, self.W.shape[1], activation, clip, x_max)
         self.name = name or "dense"
 
@@ -158,6 +161,8 @@ class Conv2d(_Weighted):
                  activation: str = "relu", clip: float | None = None, name: str | None = None,
                  x_max: float | None = None) -> None:
         self.W = as_finite_array(W, "W", ndim=4, shape=(None, None, None, None))
+        if 0 in self.W.shape:
+            raise ValueError(f"W must have no empty axis (got shape {self.W.shape})")
         self.stride = check_int(stride, "stride", 1, 64)
         self.padding = check_int(padding, "padding", 0, 64)
         self._init_common(b, self.W.shape[0], activation, clip, x_max)
@@ -215,7 +220,12 @@ class _Pool:
         self.name = name or type(self).__name__.lower()
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError(f"{self.name}: input of shape {shape}, expected (C, H, W)")
         c, h, w = shape
+        if h < self.kernel or w < self.kernel:
+            raise ValueError(f"{self.name}: input {h}x{w} is smaller than the "
+                             f"{self.kernel}x{self.kernel} pooling window")
         return (c, (h - self.kernel) // self.stride + 1, (w - self.kernel) // self.stride + 1)
 
     def forward_float(self, x: np.ndarray) -> np.ndarray:
@@ -267,6 +277,10 @@ class Sequential:
     def __init__(self, *layers: Any, name: str | None = None) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for k, layer in enumerate(layers):
+            check_layer(layer, f"layers[{k}]")
         self.layers = list(layers)
         self.name = name or "sequential"
 
@@ -302,10 +316,13 @@ class Residual:
     def __init__(self, body: Sequential | list[Any] | tuple[Any, ...], shortcut: Any = None,
                  activation: str = "relu", clip: float | None = None,
                  name: str | None = None) -> None:
+        if not isinstance(body, (Sequential, list, tuple)):
+            raise ValueError(f"body must be a Sequential or a list of layers (got "
+                             f"{type(body).__name__})")
         self.body = body if isinstance(body, Sequential) else Sequential(*body)
-        self.shortcut = shortcut
+        self.shortcut = None if shortcut is None else check_layer(shortcut, "shortcut")
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
-        self.clip = clip
+        self.clip = None if clip is None else check_range(clip, "clip", 0.0, None, lo_open=True)
         self.name = name or "residual"
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -323,6 +340,16 @@ class Residual:
         return {"type": "Residual", "body": self.body.to_dict(),
                 "shortcut": None if self.shortcut is None else self.shortcut.to_dict(),
                 "activation": self.activation, "clip": self.clip, "name": self.name}
+
+
+def check_layer(layer: Any, name: str = "layer") -> Any:
+    """``layer`` if it follows the layer protocol (see the module documentation), else a
+    ValueError naming ``name``."""
+    if not all(callable(getattr(layer, m, None)) for m in ("output_shape", "forward_float",
+                                                            "to_dict")):
+        raise ValueError(f"{name} must be a layer (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, "
+                         f"Residual or Sequential; got {type(layer).__name__}: {layer!r:.60})")
+    return layer
 
 
 def layer_from_dict(d: dict[str, Any]) -> Any:

@@ -35,10 +35,14 @@ def from_torch(module: Any) -> Sequential:
     An activation following a Conv2d or Linear becomes that layer's activation; a layer with no
     activation after it is linear.
     """
+    if not type(module).__module__.startswith("torch"):
+        raise ValueError(f"module must be a torch nn.Module (got {type(module).__name__})")
     try:
         import torch.nn as nn
     except ImportError as exc:          # pragma: no cover - only without torch
         raise ImportError("from_torch needs PyTorch: pip install 'snn_neurram[train]'") from exc
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be a torch nn.Module (got {type(module).__name__})")
     flat = []
 
     def walk(m):

@@ -18,6 +18,7 @@ stuck cells keep their stuck value through every step above.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
@@ -61,6 +62,10 @@ class ProgramResult(NamedTuple):
     converged: np.ndarray
 
 
+#: Largest write-verify iteration limit: it bounds the programming time of a core.
+MAX_PULSES = 1000
+
+
 @dataclass(frozen=True)
 class RRAMDevice:
     """Parameters and physics of one population of RRAM cells.
@@ -79,9 +84,10 @@ class RRAMDevice:
     write_verify : bool
         Program by iterative pulses and verify reads. Off: devices land exactly on target.
     tolerance : float
-        Half-width (S) of the write-verify acceptance band around the target. Default 1 uS.
+        Half-width (S) of the write-verify acceptance band around the target, > 0 with
+        write-verify on (a warning below a quarter of ``step_initial``). Default 1 uS.
     max_pulses : int
-        Iteration limit of write-verify per device. Default 100 (assumption).
+        Iteration limit of write-verify per device, 1-1000. Default 100 (assumption).
     step_initial : float
         Mean conductance change (S) of the first pulse after a change of direction. Default 0.4 uS.
     step_growth : float
@@ -160,7 +166,7 @@ class RRAMDevice:
         conv["drift_nu"] = as_si(self.drift_nu, "drift_nu")
         for name in ("stuck_off_rate", "stuck_on_rate"):
             conv[name] = check_range(getattr(self, name), name, 0.0, 1.0)
-        conv["max_pulses"] = check_int(self.max_pulses, "max_pulses", 1, 100000)
+        conv["max_pulses"] = check_int(self.max_pulses, "max_pulses", 1, MAX_PULSES)
         conv["verify_reads"] = check_int(self.verify_reads, "verify_reads", 1, 1000)
         check_choice(self.initial_state, "initial_state", ("uniform", "reset"))
         for name in ("write_verify", "variation", "relaxation", "read_noise", "faults", "drift"):
@@ -177,6 +183,14 @@ class RRAMDevice:
                              f"{self.g_min:g}, {self.g_max:g}, {self.g_ceiling:g} S)")
         if self.stuck_off_rate + self.stuck_on_rate > 1:
             raise ValueError("stuck_off_rate + stuck_on_rate must not exceed 1")
+        if self.write_verify:
+            if self.tolerance <= 0:
+                raise ValueError("tolerance must be > 0 S with write_verify on: no read lands "
+                                 "exactly on its target, so no cell would ever converge")
+            if self.tolerance < 0.25 * self.step_initial:
+                warnings.warn(f"tolerance {self.tolerance:g} S is below a quarter of the first "
+                              f"pulse's step ({self.step_initial:g} S): most cells will use all "
+                              f"{self.max_pulses} pulses without converging", stacklevel=3)
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
+from ..errors import CapacityError
 
 __all__ = ["MappedWeights", "weight_scale", "to_conductances", "from_conductances",
            "conductance_pair", "SCHEMES"]
@@ -58,6 +59,9 @@ class MappedWeights(NamedTuple):
     clipped_fraction: float
     scheme: str
 
+
+#: Row pairs of a core: no mapping can use more bias rows than this.
+MAX_BIAS_ROWS = 128
 
 def weight_scale(W: ArrayLike, percentile: float = 95.0) -> float:
     """w_max: the ``percentile``-th percentile of |W| (the largest |W| if that is zero)."""
@@ -124,8 +128,15 @@ def to_conductances(W: ArrayLike, bias: ArrayLike | None = None, *, g_min: float
     if bias is not None:
         b = as_finite_array(bias, "bias", ndim=1, shape=(n_out,))
         wb = b / x_max
-        needed = max(1, int(np.ceil(np.max(np.abs(wb)) / w_max - 1e-12)))
-        n_bias = needed if bias_rows is None else check_int(bias_rows, "bias_rows", 1, 128)
+        # counted in floating point before anything is allocated: a core has 128 row pairs
+        ratio = float(np.max(np.abs(wb))) / w_max
+        if ratio > MAX_BIAS_ROWS:
+            raise CapacityError(f"the bias needs {ratio:.3g} bias row pairs (max|bias| / x_max / "
+                                f"w_max = {np.max(np.abs(b)):g} / {x_max:g} / {w_max:g}); a core "
+                                f"has {MAX_BIAS_ROWS} row pairs")
+        needed = max(1, int(np.ceil(ratio - 1e-12)))
+        n_bias = needed if bias_rows is None else check_int(bias_rows, "bias_rows", 1,
+                                                             MAX_BIAS_ROWS)
         rows += [np.tile(wb / n_bias, (n_bias, 1))]
     Wa = np.vstack(rows)
     clipped = float(np.mean(np.abs(Wa) > w_max))
@@ -145,10 +156,17 @@ def from_conductances(g_plus: ArrayLike, g_minus: ArrayLike, w_max: float, g_min
     bias : ndarray (n_out,) or None
         Sum of the bias rows times x_max, when there are bias rows.
     """
-    g_plus = np.asarray(g_plus, dtype=float)
-    g_minus = np.asarray(g_minus, dtype=float)
+    g_plus = as_finite_array(g_plus, "g_plus", ndim=2, shape=(None, None))
+    g_minus = as_finite_array(g_minus, "g_minus", ndim=2, shape=(None, None))
     if g_plus.shape != g_minus.shape:
         raise ValueError(f"g_plus {g_plus.shape} and g_minus {g_minus.shape} must have one shape")
+    if g_plus.size and (g_plus.min() < 0 or g_minus.min() < 0):
+        raise ValueError("g_plus and g_minus must be conductances >= 0 S")
+    w_max = check_range(w_max, "w_max", 0.0, None, lo_open=True)
+    g_min = check_range(g_min, "g_min", 0.0, None, unit="siemens")
+    g_max = check_range(g_max, "g_max", g_min, None, lo_open=True, unit="siemens")
+    n_bias_rows = check_int(n_bias_rows, "n_bias_rows", 0, g_plus.shape[0])
+    x_max = check_range(x_max, "x_max", 0.0, None, lo_open=True)
     w = (g_plus - g_minus) * (w_max / (g_max - g_min))
     if n_bias_rows:
         return w[:-n_bias_rows], w[-n_bias_rows:].sum(axis=0) * x_max

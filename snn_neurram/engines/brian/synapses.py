@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..._checks import as_finite_array, check_choice, check_int, check_range
+from ..._seeds import check_seed
 from ...physics.device import RRAMDevice
 from ...physics.mapping import SCHEMES, to_conductances
 from .neurons import NeuRRAMNeurons
@@ -43,7 +44,7 @@ def program_pairs(W: ArrayLike, device: RRAMDevice | None = None, seed: int | No
     check_choice(scheme, "scheme", SCHEMES)
     m = to_conductances(W, g_min=device.g_min, g_max=device.g_max, scheme=scheme,
                         percentile=percentile, w_max=w_max)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     targets = np.stack([m.g_plus, m.g_minus])
     faults = device.sample_faults(targets.shape, rng)
     response = device.sample_response(targets.shape, rng)
