@@ -38,7 +38,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..physics import kernels
-from .._checks import as_finite_array, check_choice, check_int, check_range
+from .._checks import (as_finite_array, check_choice, check_int, check_range,
+                       check_real_array)
 from .._seeds import check_seed, derive_rng
 from ..physics.device import FAULT_NONE, RRAMDevice
 from ..errors import CapacityError
@@ -530,10 +531,10 @@ class Core:
             n, lines = b.n_in, b.n_pairs
         else:
             n, lines = b.n_out, self.N_COLS
-        arr = np.asarray(x)
+        name = "x" if direction == "forward" else "y"
+        arr = check_real_array(x, name)
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-        arr = as_finite_array(arr, "x" if direction == "forward" else "y", ndim=2,
-                              shape=(None, n), dtype=dtype)
+        arr = as_finite_array(arr, name, ndim=2, shape=(None, n), dtype=dtype)
         q = np.empty((arr.shape[0], n), dtype=self.dtype)
         kernels.quantize(arr, levels / x_max, levels, q)
         return self._extend_codes(q, levels, direction, pad, b)
