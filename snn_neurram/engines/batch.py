@@ -34,7 +34,7 @@ from ..physics import kernels
 from ..physics.neuron import requantize
 
 __all__ = ["run_ann", "run_stages", "layer_rows", "mvm_rows", "digital_activation",
-           "default_chunk"]
+           "default_chunk", "input_shape_check", "check_bits", "check_inputs"]
 
 
 def default_chunk(program: ProgramPlan) -> int:
@@ -51,7 +51,7 @@ def run_ann(program: ProgramPlan, x: np.ndarray, in_bits: int, out_bits: int,
 
     Parameters as :meth:`snn_neurram.ChipProgram.run`; ``rng`` is the run's read-noise stream.
     """
-    out_shape = program.model.output_shape(tuple(x.shape[1:]))
+    out_shape = input_shape_check(program, x)
     if len(x) == 0:
         return np.zeros((0,) + tuple(out_shape))
     chunk = default_chunk(program) if chunk is None else check_int(chunk, "chunk", 1, 10 ** 9)
@@ -178,6 +178,15 @@ def digital_activation(program: ProgramPlan, plan: LayerPlan, y: np.ndarray,
     """Activation of added partial sums, requantised to out_bits over the layer's range."""
     return requantize(y, plan.activation, out_bits, top=plan.out_top,
                       config=program.chip.neuron)
+
+
+def input_shape_check(program: ProgramPlan, x: np.ndarray) -> tuple[int, ...]:
+    """Output shape of one input of x's shape, or a ValueError that names x."""
+    try:
+        return tuple(program.model.output_shape(tuple(x.shape[1:])))
+    except ValueError as exc:
+        raise ValueError(f"x has inputs of shape {tuple(x.shape[1:])}, which the model does "
+                         f"not take: {exc}") from None
 
 
 def check_bits(in_bits: Any, out_bits: Any, head_bits: Any = None) -> tuple[int, int, int | None]:

@@ -155,6 +155,8 @@ def quantize_inputs(x: ArrayLike, in_bits: int, x_max: float = 1.0) -> np.ndarra
     in_bits = _check_bits(in_bits, "in_bits")
     x_max = check_range(x_max, "x_max", 0.0, None, lo_open=True)
     x = as_finite_array(x, "x")
+    if x.size == 0:
+        return x.copy()
     levels = float(2 ** in_bits - 1)
     x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1))
     out = np.empty_like(x2)
