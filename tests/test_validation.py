@@ -175,3 +175,10 @@ def test_models_and_layers_are_checked():
         sn.Residual([sn.Dense(np.ones((2, 2)))], clip=-1)
     with pytest.raises(ValueError, match="maxpool2d: input 2x2 is smaller than the 5x5"):
         sn.Sequential(sn.MaxPool2d(5), sn.Flatten()).output_shape((1, 2, 2))
+
+
+def test_read_time_is_named_and_checked_before_programming():
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="^read_time must be in"):
+        sn.Core(seed=0).program(np.ones((128, 256)), read_time=-1)
+    assert time.perf_counter() - t0 < 0.5                # refused before write-verify

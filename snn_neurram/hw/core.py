@@ -294,6 +294,11 @@ class Core:
             Block indices, in the order of ``specs``.
         """
         dev = self.device
+        if read_time is not None:
+            read_time = check_range(read_time, "read_time", 0.0, None, lo_open=True,
+                                    unit="second")
+        if not isinstance(specs, (list, tuple)) or not specs:
+            raise ValueError("specs must be a non-empty list of dicts, one per block")
         taken = np.zeros((self.MAX_INPUTS, self.N_COLS), bool)
         blocks = []
         for k, spec in enumerate(specs):
