@@ -27,9 +27,10 @@ class Chip:
         Device physics of every core.
     neuron : NeuronConfig, optional
         Neuron design; the compiler sets each block's operating point from it.
-    seed : int, optional
+    seed : int or numpy.random.SeedSequence, optional
         Seeds every core (each core gets its own child stream: its own faults, variation,
-        programming, relaxation and read noise).
+        programming, relaxation and read noise) and every run's streams (:meth:`rng`). None
+        draws fresh entropy, kept in ``seed_sequence`` (saved programs keep it).
     read_time : float
         Time between programming and use (s).
     scheme, percentile, precision
@@ -40,7 +41,8 @@ class Chip:
     MAX_CORES = 48
 
     def __init__(self, n_cores: int = 48, device: RRAMDevice | None = None,
-                 neuron: NeuronConfig | None = None, seed: int | None = None, *,
+                 neuron: NeuronConfig | None = None,
+                 seed: int | np.random.SeedSequence | None = None, *,
                  read_time: float = 86400.0, scheme: str = "sign", percentile: float = 95.0,
                  precision: str = "single") -> None:
         self.n_cores = check_int(n_cores, "n_cores", 1, self.MAX_CORES)
@@ -55,8 +57,12 @@ class Chip:
         self.scheme = check_choice(scheme, "scheme", SCHEMES)
         self.percentile = check_range(percentile, "percentile", 0.0, 100.0, lo_open=True)
         self.precision = check_choice(precision, "precision", ("single", "double"))
-        self.seed = seed
-        self.seed_sequence = np.random.SeedSequence(check_seed(seed))
+        if isinstance(seed, np.random.SeedSequence):
+            self.seed_sequence = seed
+            self.seed = None
+        else:
+            self.seed_sequence = np.random.SeedSequence(check_seed(seed))
+            self.seed = seed
         self.cores = [Core(self.device, self.neuron, s, read_time=self.read_time,
                            scheme=self.scheme, percentile=self.percentile,
                            precision=self.precision)
