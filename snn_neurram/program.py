@@ -102,10 +102,14 @@ class ChipProgram:
         noise_model : {"output", "device"}
             See :meth:`snn_neurram.Core.forward`.
         chunk : int, optional
-            Inputs per chunk (default: about 64 MB of patches per layer).
+            Inputs per chunk, a positive integer. ANN mode default: about 64 MB of patches per
+            layer. SNN mode default: about 96 MB of spiking state
+            (:func:`snn_neurram.engines.spiking.default_chunk`); the results do not depend on
+            the chunk size (with ``noise_model="device"`` they do, see
+            :func:`~snn_neurram.engines.spiking.run_snn`).
         progress : bool, optional
-            Show a progress bar (default: when the batch has more than 2000 inputs and standard
-            error is a terminal).
+            Show a progress bar, in both modes (default: when the batch has more than 2000
+            inputs and standard error is a terminal).
 
         Returns
         -------
@@ -117,8 +121,10 @@ class ChipProgram:
         check_choice(mode, "mode", ("ann", "snn"))
         seed = check_seed(seed)
         if mode == "snn":
+            batch.check_bits(in_bits, out_bits, head_bits)      # unused here, but must be valid
             return run_snn(self.plan, x, coding, steps, readout=readout, seed=seed,
-                           noise_model=noise_model, record_raster=record_raster)
+                           noise_model=noise_model, record_raster=record_raster, chunk=chunk,
+                           progress=progress)
         in_bits, out_bits, head_bits = batch.check_bits(in_bits, out_bits, head_bits)
         x = batch.check_inputs(x)
         return batch.run_ann(self.plan, x, in_bits, out_bits,

@@ -21,14 +21,22 @@ next layer.
 The output layer does not fire by default: its membrane (``readout="membrane"``) is the
 prediction; ``readout="count"`` makes it fire and reads spike counts (ties broken by the residual
 membrane).
+
+Chunks: a batch runs in chunks of inputs (``chunk``, default :func:`default_chunk`: about 96 MB
+of spiking state), so that memory is bounded by the chunk, not the data set; only the results
+grow with the batch. Chunk k draws its input spikes and read noise from streams of (chip seed,
+run seed, k): results depend on the seed and the chunk size -- as in ANN mode -- and a batch
+that fits one chunk runs exactly as a whole.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from tqdm.auto import tqdm
 
 from .._checks import as_finite_array, check_choice, check_int
 from ..compiler.conversion import (CODINGS, PARTIAL_BITS, SpikingLayerPlan, snn_layers,
@@ -40,7 +48,11 @@ from ..physics.energy import EnergyModel
 from ..physics.neuron import lif_step
 from .results import SNNResult
 
-__all__ = ["SNNResult", "run_snn", "snn_layers", "CODINGS", "encode"]
+__all__ = ["SNNResult", "run_snn", "snn_layers", "CODINGS", "encode", "default_chunk",
+           "CHUNK_BYTES"]
+
+#: Spiking state per chunk that :func:`default_chunk` aims at (bytes).
+CHUNK_BYTES = 96e6
 
 
 class _SpikingLayer:
@@ -136,7 +148,8 @@ class _Account:
 
 def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
             readout: str = "membrane", seed: int | None = 0, noise_model: str = "output",
-            record_raster: bool = False) -> SNNResult:
+            record_raster: bool = False, chunk: int | None = None,
+            progress: bool | None = None) -> SNNResult:
     """Run a compiled program as a converted spiking network (see the module documentation).
 
     Parameters
@@ -154,22 +167,113 @@ def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *
     noise_model : {"output", "device"}
     record_raster : bool
         Keep the spikes of the first input, per layer and step.
+    chunk : int, optional
+        Inputs run at a time (default :func:`default_chunk`: about 96 MB of spiking state).
+        Memory is bounded by the chunk, not the batch. The random streams of chunk k derive
+        from (chip seed, ``seed``, k): the results depend on the seed and the chunk size, and
+        a batch that fits one chunk is run exactly as a whole.
+    progress : bool, optional
+        Show a progress bar ("spiking run", in inputs); default: when the batch has more than
+        2000 inputs and standard error is a terminal.
 
     Returns
     -------
     SNNResult
+        Per-inference figures (spikes, synaptic events, energy, latency) are means over the
+        batch; the raster is the first input's.
     """
     program = as_plan(program)
     check_choice(coding, "coding", CODINGS)
     check_choice(readout, "readout", ("membrane", "count"))
     steps = check_int(steps, "steps", 1, 100000)
     x = as_finite_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
     layers = snn_layers(program.model)
-    program.model.output_shape(tuple(x.shape[1:]))
+    try:
+        out_shape = tuple(program.model.output_shape(tuple(x.shape[1:])))
+    except ValueError as exc:
+        raise ValueError(f"x has inputs of shape {tuple(x.shape[1:])}, which the model does "
+                         f"not take: {exc}") from None
     weighted = [l for l in layers if isinstance(l, (Dense, Conv2d))]
-    spikes_in = encode(x, coding, steps, program.plan_of(weighted[0]).x_max,
-                       program.chip.rng(seed, "encoder"))
-    noise = program.chip.rng(seed, "read noise")
+    if chunk is None:
+        chunk = default_chunk(program, tuple(x.shape[1:]), steps)
+    else:
+        chunk = check_int(chunk, "chunk", 1, 10 ** 9)
+    if len(x) == 0:
+        n_out = int(np.prod(out_shape))
+        shapes, shape = [tuple(x.shape[1:])], tuple(x.shape[1:])
+        for layer in layers:
+            shape = tuple(layer.output_shape(shape))
+            if isinstance(layer, (Dense, Conv2d)):
+                shapes.append(shape)
+        return SNNResult(
+            predictions=np.zeros(0, dtype=np.int64), outputs=np.zeros((0, n_out)),
+            readout=np.zeros((0, steps + len(weighted), n_out)),
+            spike_counts=[np.zeros((0,) + sh, np.int64) for sh in shapes],
+            layer_names=["input"] + [l.name for l in weighted],
+            spikes_per_inference=float("nan"), synaptic_events_per_inference=float("nan"),
+            energy_per_inference_j=float("nan"), latency_s=float("nan"), steps=steps,
+            steps_run=steps + len(weighted), coding=coding, raster=None)
+    show = (len(x) > 2000 and sys.stderr.isatty()) if progress is None else bool(progress)
+    parts = []
+    with tqdm(total=len(x), disable=not show, unit="input", desc="spiking run",
+              leave=False) as bar:
+        for k, start in enumerate(range(0, len(x), chunk)):
+            tag = "" if k == 0 else f" chunk {k}"
+            parts.append(_run_chunk(
+                program, x[start:start + chunk], coding, steps, readout, noise_model,
+                record_raster and k == 0, layers, weighted,
+                program.chip.rng(seed, "encoder" + tag),
+                program.chip.rng(seed, "read noise" + tag)))
+            bar.update(len(parts[-1].predictions))
+    return parts[0] if len(parts) == 1 else _merge(parts)
+
+
+def default_chunk(program: Any, input_shape: tuple[int, ...], steps: int = 64) -> int:
+    """Inputs per chunk of a spiking run: about :data:`CHUNK_BYTES` of state per chunk --
+    input spikes of every step, and per layer its membranes, refractory counters, spike flags,
+    counts, the readout of every step and the rows of its MVMs -- at least 1."""
+    program = as_plan(program)
+    shape = tuple(int(d) for d in input_shape)
+    per_input = float(np.prod(shape)) * (steps + 8)          # int8 spikes, counts
+    for layer in snn_layers(program.model):
+        out = layer.output_shape(shape)
+        size = float(np.prod(out))
+        per_input += size * (8 + 8 + 1 + 8 + 8)              # v, refractory, flags, counts, dv
+        if isinstance(layer, (Dense, Conv2d)):
+            plan = program.plan_of(layer)
+            per_input += plan.mvms_per_input * (plan.n_in + 3 * plan.n_out) * 8
+        shape = out
+    per_input += float(np.prod(shape)) * (steps + len(program.plans)) * 8   # readout
+    return max(1, int(CHUNK_BYTES // per_input))
+
+
+def _merge(parts: list[SNNResult]) -> SNNResult:
+    """One result of several chunks: arrays concatenated, per-inference figures averaged with
+    the chunks' sizes as weights."""
+    sizes = np.array([len(p.predictions) for p in parts], dtype=float)
+
+    def mean(name: str) -> float:
+        return float(np.dot(sizes, [getattr(p, name) for p in parts]) / sizes.sum())
+
+    first = parts[0]
+    return SNNResult(
+        predictions=np.concatenate([p.predictions for p in parts]),
+        outputs=np.concatenate([p.outputs for p in parts]),
+        readout=np.concatenate([p.readout for p in parts]),
+        spike_counts=[np.concatenate(c) for c in zip(*(p.spike_counts for p in parts))],
+        layer_names=first.layer_names, spikes_per_inference=mean("spikes_per_inference"),
+        synaptic_events_per_inference=mean("synaptic_events_per_inference"),
+        energy_per_inference_j=mean("energy_per_inference_j"), latency_s=mean("latency_s"),
+        steps=first.steps, steps_run=first.steps_run, coding=first.coding, raster=first.raster)
+
+
+def _run_chunk(program: ProgramPlan, x: np.ndarray, coding: str, steps: int, readout: str,
+               noise_model: str, record_raster: bool, layers: list[Any], weighted: list[Any],
+               enc_rng: np.random.Generator, noise: np.random.Generator) -> SNNResult:
+    """One chunk of a spiking run, with its own encoder and read-noise streams."""
+    spikes_in = encode(x, coding, steps, program.plan_of(weighted[0]).x_max, enc_rng)
     batch = len(x)
     # stages: the digital operations before a weighted layer, and its spiking state
     ops: list[Any]
