@@ -88,7 +88,7 @@ class ChipProgram:
             Multi-bit (bit-serial, rate-coded in the chip's sense) inference through the ADCs, or
             the converted spiking network (:func:`snn_neurram.engines.spiking.run_snn`).
         in_bits, out_bits : int
-            Bits of every layer's inputs and outputs, 1-8 (ANN mode).
+            Bits of every layer's inputs and outputs, 1-8 (used in ANN mode, checked in both).
         head_bits : int, optional
             Bits of the last weighted layer's outputs (the network's outputs, e.g. logits), when
             they should be read more finely than the hidden activations (default: out_bits).
@@ -104,9 +104,9 @@ class ChipProgram:
         chunk : int, optional
             Inputs per chunk, a positive integer. ANN mode default: about 64 MB of patches per
             layer. SNN mode default: about 96 MB of spiking state
-            (:func:`snn_neurram.engines.spiking.default_chunk`); the results do not depend on
-            the chunk size (with ``noise_model="device"`` they do, see
-            :func:`~snn_neurram.engines.spiking.run_snn`).
+            (:func:`snn_neurram.engines.spiking.default_chunk`). Memory is bounded by the
+            chunk; the noise draws depend on the seed and the chunk size (a batch that fits one
+            chunk runs as a whole).
         progress : bool, optional
             Show a progress bar, in both modes (default: when the batch has more than 2000
             inputs and standard error is a terminal).
