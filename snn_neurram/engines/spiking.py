@@ -216,18 +216,23 @@ def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *
             energy_per_inference_j=float("nan"), latency_s=float("nan"), steps=steps,
             steps_run=steps + len(weighted), coding=coding, raster=None)
     show = (len(x) > 2000 and sys.stderr.isatty()) if progress is None else bool(progress)
-    parts = []
+    merged: _Merged | None = None
     with tqdm(total=len(x), disable=not show, unit="input", desc="spiking run",
               leave=False) as bar:
         for k, start in enumerate(range(0, len(x), chunk)):
             tag = "" if k == 0 else f" chunk {k}"
-            parts.append(_run_chunk(
+            part = _run_chunk(
                 program, x[start:start + chunk], coding, steps, readout, noise_model,
                 record_raster and k == 0, layers, weighted,
                 program.chip.rng(seed, "encoder" + tag),
-                program.chip.rng(seed, "read noise" + tag)))
-            bar.update(len(parts[-1].predictions))
-    return parts[0] if len(parts) == 1 else _merge(parts)
+                program.chip.rng(seed, "read noise" + tag))
+            if k == 0 and len(part.predictions) == len(x):
+                return part                                  # the batch fitted one chunk
+            merged = _Merged(part, len(x)) if merged is None else merged
+            merged.add(start, part)
+            bar.update(len(part.predictions))
+    assert merged is not None
+    return merged.result()
 
 
 def default_chunk(program: Any, input_shape: tuple[int, ...], steps: int = 64) -> int:
@@ -249,24 +254,41 @@ def default_chunk(program: Any, input_shape: tuple[int, ...], steps: int = 64) -
     return max(1, int(CHUNK_BYTES // per_input))
 
 
-def _merge(parts: list[SNNResult]) -> SNNResult:
-    """One result of several chunks: arrays concatenated, per-inference figures averaged with
-    the chunks' sizes as weights."""
-    sizes = np.array([len(p.predictions) for p in parts], dtype=float)
+class _Merged:
+    """The result of a chunked run, filled chunk by chunk into arrays of the whole batch (so
+    that no chunk's arrays are kept); per-inference figures are size-weighted means."""
 
-    def mean(name: str) -> float:
-        return float(np.dot(sizes, [getattr(p, name) for p in parts]) / sizes.sum())
+    MEANS = ("spikes_per_inference", "synaptic_events_per_inference", "energy_per_inference_j",
+             "latency_s")
 
-    first = parts[0]
-    return SNNResult(
-        predictions=np.concatenate([p.predictions for p in parts]),
-        outputs=np.concatenate([p.outputs for p in parts]),
-        readout=np.concatenate([p.readout for p in parts]),
-        spike_counts=[np.concatenate(c) for c in zip(*(p.spike_counts for p in parts))],
-        layer_names=first.layer_names, spikes_per_inference=mean("spikes_per_inference"),
-        synaptic_events_per_inference=mean("synaptic_events_per_inference"),
-        energy_per_inference_j=mean("energy_per_inference_j"), latency_s=mean("latency_s"),
-        steps=first.steps, steps_run=first.steps_run, coding=first.coding, raster=first.raster)
+    def __init__(self, first: SNNResult, batch: int) -> None:
+        self.first = first
+        self.predictions = np.empty((batch,) + first.predictions.shape[1:],
+                                    first.predictions.dtype)
+        self.outputs = np.empty((batch,) + first.outputs.shape[1:])
+        self.readout = np.empty((batch,) + first.readout.shape[1:])
+        self.counts = [np.empty((batch,) + c.shape[1:], c.dtype) for c in first.spike_counts]
+        self.sums = dict.fromkeys(self.MEANS, 0.0)
+        self.n = 0
+
+    def add(self, start: int, part: SNNResult) -> None:
+        stop = start + len(part.predictions)
+        self.predictions[start:stop] = part.predictions
+        self.outputs[start:stop] = part.outputs
+        self.readout[start:stop] = part.readout
+        for whole, c in zip(self.counts, part.spike_counts):
+            whole[start:stop] = c
+        for name in self.MEANS:
+            self.sums[name] += len(part.predictions) * getattr(part, name)
+        self.n += len(part.predictions)
+
+    def result(self) -> SNNResult:
+        f = self.first
+        means = {name: self.sums[name] / self.n for name in self.MEANS}
+        return SNNResult(predictions=self.predictions, outputs=self.outputs,
+                         readout=self.readout, spike_counts=self.counts,
+                         layer_names=f.layer_names, steps=f.steps, steps_run=f.steps_run,
+                         coding=f.coding, raster=f.raster, **means)
 
 
 def _run_chunk(program: ProgramPlan, x: np.ndarray, coding: str, steps: int, readout: str,
