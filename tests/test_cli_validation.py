@@ -72,6 +72,8 @@ REJECTS = [
     # given but the command would ignore it: refused rather than silently dropped
     (["bench", "rbm", "--chips", "2"], "--chips", "only used by 'bench classify'"),
     (["bench", "rbm", "--epochs", "2"], "--epochs", "only used by 'bench classify'"),
+    (["bench", "classify", "--draws", "0"], "--draws", "[1, 100]"),
+    (["bench", "rbm", "--draws", "2"], "--draws", "only used by 'bench classify'"),
     (["compare", "--data", "{dir}"], "--data", "only used with --dataset fashion-mnist"),
     (["bench", "classify", "--data", "{dir}"], "--data", "only used with --dataset"),
     (["map", "{file}", "--cores", "4"], "--cores", "saved program file"),
@@ -122,6 +124,7 @@ def test_bench_classify_passes_chips_and_epochs_exactly(monkeypatch, paths):
     monkeypatch.setattr(classify_bench, "classify_benchmark", fake)
     out = str(paths["tmp"] / "bench")
     for argv, want in ((["--chips", "1", "--epochs", "1"], {"chips": 1, "epochs": 1}),
+                       (["--draws", "2"], {"draws": 2}),
                        (["--epochs", "7"], {"epochs": 7}),
                        ([], {})):
         with pytest.raises(Stop):                 # not a user error: main lets it through

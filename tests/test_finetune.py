@@ -88,6 +88,26 @@ def test_progressive_finetuning_visits_layers_in_order_and_keeps_accuracy(digits
     assert np.mean(after) >= np.mean(before) - 0.005, (before, after)
 
 
+def test_a_finetuning_step_that_lowers_validation_accuracy_is_undone(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    net = QuantNet.from_model(_mlp(0, (64, 48, 32, 10)), in_bits=BITS, act_bits=BITS, eta=0.1,
+                              seed=0)
+    train(net, X_tr, y_tr, epochs=40, lr=3e-3, batch_size=64, progress=False, seed=0)
+    prog = sn.compile(export(net), sn.Chip(seed=5), calibration=X_tr)
+    driver = SimulatedChip(prog, BITS, BITS, head_bits=8)
+    calibrate(prog, X_tr, in_bits=BITS, out_bits=BITS, head_bits=8)
+    start = np.mean(driver.predict(X_te).argmax(1) == y_te)
+    # a learning rate far too large wrecks the tail: the gate must catch it
+    steps = progressive_finetune(driver, copy.deepcopy(net), X_tr, y_tr, epochs=3, lr=0.5,
+                                 batch_size=64, X_val=X_te, y_val=y_te, log=None, seed=0)
+    assert not all(e["accepted"] for e in steps)
+    for e in steps:
+        if e["accepted"]:
+            assert e["chip_val_accuracy"][1] >= e["chip_val_accuracy"][0]
+    end = np.mean(driver.predict(X_te).argmax(1) == y_te)
+    assert end >= start - 0.02, (start, end)      # rewrites draw new write errors
+
+
 def test_the_driver_interface_is_what_the_loop_uses(digits):
     X_tr, _, y_tr, _ = digits
 
@@ -104,27 +124,36 @@ def test_the_driver_interface_is_what_the_loop_uses(digits):
 
 
 def test_bench_classify_cli_end_to_end(tmp_path, capsys):
-    """A small run of `snn-neurram bench classify`: every row, a gap that is the rows'
-    difference, the eta sweep's grid, figures, and a rerun that reuses the checkpoints."""
+    """A small run of `snn-neurram bench classify`: every row over chips x draws, levers that
+    are paired differences of rows, a gap that is the rows' difference, the eta sweep's grid,
+    figures, and a rerun that reuses the checkpoints."""
     import json
 
     from snn_neurram.classify_bench import ROWS
     from snn_neurram.cli import main
 
     out, path = tmp_path / "bench", tmp_path / "r.json"
-    args = ["bench", "classify", "--dataset", "digits", "--epochs", "2", "--chips", "1",
-            "--out", str(out), "--json", str(path)]
+    args = ["bench", "classify", "--dataset", "digits", "--epochs", "2", "--chips", "2",
+            "--draws", "2", "--out", str(out), "--json", str(path)]
     assert main(args) == 0
     r = json.loads(path.read_text())
     assert set(ROWS) <= set(r["accuracy"])
     co = r["accuracy"]["chip_co_optimised"]
-    assert len(co["per_chip"]) == 1 and 0.1 < co["mean"] <= 1.0
-    assert r["gap_points"] == pytest.approx(100 * (r["accuracy"]["quantised"] - co["mean"]))
+    assert np.shape(co["per_chip_draw"]) == (2, 2) and 0.1 < co["mean"] <= 1.0
+    assert co["mean"] == pytest.approx(np.mean(co["per_chip_draw"]))
+    assert co["min_chip"] == pytest.approx(np.min(np.mean(co["per_chip_draw"], axis=1)))
+    best = r["accuracy"][r["best_chip_row"]]
+    assert best["mean"] == max(r["accuracy"][k]["mean"] for k in ROWS if k.startswith("chip"))
+    assert r["gap_points"] == pytest.approx(100 * (r["accuracy"]["quantised"] - best["mean"]))
+    cal = r["levers"]["calibration, plain network"]
+    diff = np.subtract(r["accuracy"]["chip_calibrated"]["per_chip_draw"],
+                       r["accuracy"]["chip"]["per_chip_draw"])
+    assert cal["per_chip"] == pytest.approx(diff.mean(axis=1).tolist())
     sweep = r["eta_sweep"]
     assert np.shape(sweep["accuracy"]) == (len(sweep["eta_train"]), len(sweep["eta_test"]))
     assert all(os.path.exists(p) for p in r["figures"].values())
-    assert "gap (quantised software - co-optimised chip)" in capsys.readouterr().out
+    assert "gap (quantised software - best chip row" in capsys.readouterr().out
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")}
-    assert len(stamps) == len(sweep["eta_train"])
+    assert len(stamps) == len(sweep["eta_train"]) + 1          # + the distilled network
     assert main(args) == 0                                     # checkpoints are reused
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")} == stamps

@@ -1,25 +1,37 @@
-"""Model-driven calibration of a compiled network, layer by layer on the chip.
+"""Model-driven calibration of a compiled network, layer by layer on the chip, that never makes
+a layer worse.
 
 The compiler sets every block's operating point from the *float* model's activations on whatever
-calibration inputs it was given (random ones when none). Model-driven calibration redoes this
-with what the chip will actually see, one layer after the other, on samples of the training data:
+calibration inputs it was given (random ones when none). Calibration redoes this with what the
+chip actually sees, one layer after the other, on samples of the training data. For layer k:
 
-1. Layer k's inputs are the chip's own outputs of layers 0..k-1 (already calibrated), not the
-   float model's.
-2. Operating point: a layer whose ReLU runs in the neurons puts the model's output range (its
-   clip, or the float model's 99.9th percentile) at the top of the ADC (median column, on the
-   columns' conductance sums as programmed), so the codes quantise
-   exactly the range the network was trained for; other blocks (partial sums, linear outputs)
-   put the ``adc_percentile``-th percentile of the chip's integrated voltage at the top.
-3. Per-column linear correction: on the same samples, each output column's chip values y are
-   regressed on the values the layer's weights give for the same quantised inputs (for a ReLU
-   layer, the ideal ADC's codes of them), y = gain * y_model + offset, by least squares over the
-   samples whose predicted value lies well inside the ADC range -- chosen by the model's value,
-   not the chip's, so that the cut and the saturation do not bias the fit. The engine applies
-   (y - offset) / gain digitally before the activation and the next layer (a ReLU layer's zero
-   codes stay zero). This removes the column-to-column gain spread (each column's conductance
-   load differs from its nominal one) and offsets that the conductance errors leave.
+1. Its inputs are the chip's own outputs of layers 0..k-1 (already calibrated). They are split
+   by input image into a *fit* half and a *held-out* half.
+2. Candidates are built on the fit half:
 
+   - ``operating point``: a layer whose ReLU runs in the neurons puts the model's output range
+     (its clip) at the top of the ADC (median column, on the columns' conductance sums as
+     programmed); other blocks put the ``adc_percentile``-th percentile of the chip's integrated
+     voltage at the top;
+   - ``column fit``: plus a per-column correction y <- (y - offset) / gain, fitted to the ADC
+     codes the neurons give (:func:`~snn_neurram.analysis.column_fit.fit_adc_codes`: an interval
+     likelihood that knows the ReLU's cut and the ADC's saturation, robust to outliers, with a
+     prior toward gain 1 and offset 0);
+   - ``read-back``: the same correction computed from the conductances read back from the
+     programmed cells (the linear map the array computes, each column's actual load included),
+     without any ADC measurement.
+
+3. Every candidate, and the layer as compiled (``as compiled``), is scored on the held-out half
+   with the same read-noise draw (a paired comparison): the mean squared difference, in output
+   steps, between what the next layer receives from the chip and what it receives in the
+   quantised model. With ``gate`` (default) the best one is kept -- so the layer's held-out
+   agreement never gets worse -- and the report says which and why.
+4. With labels, a validation split is carved out of the data (or given): a layer's change is
+   undone when the network's validation accuracy on the chip drops significantly (McNemar's
+   test on the same images), and the whole calibration is undone when the calibrated network
+   ends below the uncalibrated one on that split.
+
+The corrections are applied digitally after the neurons (a ReLU layer's zero codes stay zero).
 The chip's own quick method for V_read -- random +-1 inputs, V_read tuned until about half of the
 binary outputs are +1 -- cancels neuron offsets; the neuron model here has no offset (an
 assumption, see docs/accuracy.md), so the data-driven operating point above is used instead.
@@ -35,39 +47,19 @@ import numpy as np
 
 from .._checks import as_finite_array, check_int, check_range
 from .._seeds import check_seed
-from ..compiler.operating import block_mode
-from ..compiler.plan import ProgramPlan, as_plan
-from ..engines.batch import layer_rows, mvm_rows, run_stages
-from ..physics.neuron import adc_levels, requantize
+from ..compiler.operating import block_mode, operating_point
+from ..compiler.plan import LayerPlan, ProgramPlan, as_plan
+from ..engines.batch import (apply_correction, digital_activation, layer_rows, mvm_rows, run_ann,
+                             run_stages)
+from ..physics.neuron import adc_levels, phases, requantize
+from .column_fit import GAIN_BOUNDS, fit_adc_codes, fit_huber, fit_lines
 
-__all__ = ["calibrate", "calibrate_layer", "adc_usage", "fit_column_correction"]
+__all__ = ["calibrate", "calibrate_layer", "adc_usage", "layer_disagreement",
+           "significantly_worse", "CANDIDATES"]
 
-
-def fit_column_correction(y_chip: np.ndarray, y_model: np.ndarray, valid: np.ndarray,
-                          min_samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column least-squares fit y_chip = gain * y_model + offset over the ``valid`` samples.
-
-    Columns with fewer than ``min_samples`` valid samples, or with a fitted gain outside
-    [0.25, 4] (a column that barely responds), keep gain 1 and offset 0.
-
-    Returns
-    -------
-    gain, offset : ndarray (n_out,)
-    """
-    n_out = y_chip.shape[1]
-    gain, offset = np.ones(n_out), np.zeros(n_out)
-    for j in range(n_out):
-        m = valid[:, j]
-        if m.sum() < min_samples:
-            continue
-        xm, ym = y_model[m, j], y_chip[m, j]
-        var = xm.var()
-        if var <= 0:
-            continue
-        a = ((xm - xm.mean()) * (ym - ym.mean())).mean() / var
-        if 0.25 <= a <= 4.0:
-            gain[j], offset[j] = a, ym.mean() - a * xm.mean()
-    return gain, offset
+#: The corrections calibration can choose for a layer, in the order they are tried.
+CANDIDATES = ("as compiled", "operating point", "column fit", "read-back")
+_STATE = ("calib_rows", "adc_percentile", "adc_top", "gain", "offset")
 
 
 def adc_usage(program: Any, index: int, x: np.ndarray, in_bits: int = 4, out_bits: int = 4,
@@ -97,7 +89,7 @@ def adc_usage(program: Any, index: int, x: np.ndarray, in_bits: int = 4, out_bit
             "zero": float(1 - nz.size / n)}
 
 
-def _model_outputs(program, index, rows, in_bits):
+def _model_outputs(program: ProgramPlan, index: int, rows: np.ndarray, in_bits: int) -> np.ndarray:
     """What the layer's weights give for the quantised input rows (output units)."""
     plan, layer = program.plans[index], program.layers[index]
     M, b = layer.matrix()
@@ -105,51 +97,184 @@ def _model_outputs(program, index, rows, in_bits):
     return y if b is None else y + b
 
 
+def _received(program: ProgramPlan, plan: LayerPlan, y: np.ndarray, out_bits: int) -> np.ndarray:
+    """Layer outputs (output units, after the correction) as the next layer receives them."""
+    if plan.activation == "relu":
+        return requantize(y, "relu", out_bits, plan.out_top, program.chip.neuron)
+    return y
+
+
+def layer_disagreement(program: Any, index: int, rows: np.ndarray, in_bits: int, out_bits: int,
+                       rng: np.random.Generator) -> float:
+    """Mean squared difference between what the next layer receives from weighted layer
+    ``index`` on the chip and in the quantised model, for input code rows ``rows``.
+
+    In units of the layer's output step (its clip / (2**out_bits - 1)) for a ReLU layer, of the
+    model outputs' standard deviation otherwise.
+    """
+    program = as_plan(program)
+    plan = program.plans[index]
+    nonneg = plan.nonneg_input and bool(np.all(rows >= 0))
+    y = apply_correction(plan, mvm_rows(program, plan, rows, in_bits, out_bits, rng,
+                                        nonneg=nonneg))
+    if not plan.single_segment:
+        y = digital_activation(program, plan, y, out_bits)
+    t = _model_outputs(program, index, rows, in_bits)
+    if plan.activation == "relu":
+        step = plan.out_top / (2 ** out_bits - 1)
+    else:
+        step = float(np.std(t)) or 1.0
+    diff = _received(program, plan, y, out_bits) - _received(program, plan, t, out_bits)
+    return float(np.mean(diff ** 2) / step ** 2)
+
+
+def _state(plan: LayerPlan) -> dict[str, Any]:
+    return {k: getattr(plan, k) for k in _STATE}
+
+
+def _compiled_state(plan: LayerPlan) -> dict[str, Any]:
+    """The layer's calibration as the compiler left it (its state now when unknown)."""
+    if plan.compiled_rows is None:
+        return _state(plan)
+    return {"calib_rows": plan.compiled_rows, "adc_percentile": plan.compiled_percentile,
+            "adc_top": None, "gain": None, "offset": None}
+
+
+def _restore(plan: LayerPlan, state: dict[str, Any]) -> None:
+    for k, v in state.items():
+        setattr(plan, k, v)
+    plan.forget_operating_points()
+
+
+def _bounded(gain: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns whose gain is outside GAIN_BOUNDS (they barely respond) stay uncorrected."""
+    ok = (gain >= GAIN_BOUNDS[0]) & (gain <= GAIN_BOUNDS[1])
+    return np.where(ok, gain, 1.0), np.where(ok, offset, 0.0)
+
+
+def _readback_map(program: ProgramPlan, plan: LayerPlan) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's matrix and bias as the programmed cells compute them (first copy of every
+    block), read back from the conductances."""
+    F = np.zeros((plan.n_in, plan.n_out))
+    fb = np.zeros(plan.n_out)
+    for blk in plan.blocks:
+        pl = blk.placements[0]
+        m, bias = program.chip.cores[pl.core].forward_matrix(pl.block)
+        F[blk.r0:blk.r1, blk.c0:blk.c1] += m
+        if bias is not None:
+            fb[blk.c0:blk.c1] += bias
+    return F, fb
+
+
+def _column_units(program: ProgramPlan, plan: LayerPlan, in_bits: int,
+                  out_bits: int) -> np.ndarray:
+    """Output units per ADC step of every column (first copy of each block)."""
+    unit = np.empty(plan.n_out)
+    for blk in plan.blocks:
+        pl = blk.placements[0]
+        cfg = operating_point(program, blk, plan, in_bits, out_bits)
+        unit[blk.c0:blk.c1] = program.chip.cores[pl.core].output_unit(
+            in_bits, "forward", block=pl.block, neuron=cfg)
+    return unit
+
+
+def _corrections(program: ProgramPlan, index: int, rows: np.ndarray, in_bits: int,
+                 out_bits: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray,
+                                                                             np.ndarray]]:
+    """The candidate per-column corrections (gain, offset in output units) on fit rows."""
+    plan = program.plans[index]
+    t = _model_outputs(program, index, rows, in_bits)
+    F, fb = _readback_map(program, plan)
+    t_chip = (rows.astype(np.float64) * (plan.x_max / (2 ** in_bits - 1))) @ F + fb
+    mode, bits = block_mode(plan, out_bits)
+    nonneg = plan.nonneg_input and bool(np.all(rows >= 0))
+    single = plan.single_segment and len(phases(in_bits, program.chip.neuron)) == 1
+    if single:
+        codes = mvm_rows(program, plan, rows, in_bits, out_bits, rng, nonneg=nonneg,
+                         return_codes=True)
+        unit = _column_units(program, plan, in_bits, out_bits)
+        levels = adc_levels(bits, mode, program.chip.neuron)
+        gain, offset, _ = fit_adc_codes(codes, t / unit, mode, levels)
+        fitted = gain, offset * unit
+    else:
+        y = mvm_rows(program, plan, rows, in_bits, out_bits, rng, nonneg=nonneg)
+        fitted = fit_huber(y, t)
+    return {"column fit": _bounded(*fitted), "read-back": _bounded(*fit_lines(t_chip, t))}
+
+
 def calibrate_layer(program: Any, index: int, x: np.ndarray, *, in_bits: int = 4,
                     out_bits: int = 4, head_bits: int | None = None, correction: bool = True,
-                    adc_percentile: float = 99.5, max_rows: int = 20000,
-                    seed: int | None = 0) -> dict:
+                    gate: bool = True, holdout: float = 0.5, adc_percentile: float = 99.5,
+                    max_rows: int = 12000, seed: int | None = 0) -> dict:
     """Calibrate weighted layer ``index`` on x, its inputs as the chip delivers them (the output
-    of the stages before it, measured on the chip). See :func:`calibrate`; returns its per-layer
-    entry. Every random stream (subsampling, read noise) derives from the chip's seed and
-    ``seed``."""
+    of the stages before it, measured on the chip). See the module text and :func:`calibrate`;
+    returns its per-layer entry. Every random stream (split, subsampling, read noise) derives
+    from the chip's seed and ``seed``."""
     program = as_plan(program)
     seed = check_seed(seed)
+    holdout = check_range(holdout, "holdout", 0.0, 1.0, lo_open=True, hi_open=True)
     plan = program.plans[index]
     if head_bits and index == len(program.plans) - 1:
         out_bits = head_bits
     rng = program.chip.rng(seed, f"calibration rows {index}")
     L = 2 ** in_bits - 1
     before = adc_usage(program, index, x, in_bits, out_bits, seed)
-    rows, _ = layer_rows(program, index, x, in_bits)
-    rows = rows[np.sort(rng.choice(len(rows), min(len(rows), max_rows), replace=False))]
-    plan.calib_rows = (rows / L).astype(np.float32)
+    order = rng.permutation(len(x))
+    n_hold = int(round(holdout * len(x))) if gate and len(x) > 1 else 0
+    n_hold = min(max(n_hold, 1 if gate and len(x) > 1 else 0), len(x) - 1)
+
+    def rows_of(images, n_max):
+        rows, _ = layer_rows(program, index, x[np.sort(images)], in_bits)
+        if len(rows) > n_max:
+            rows = rows[np.sort(rng.choice(len(rows), n_max, replace=False))]
+        return rows
+
+    fit_rows = rows_of(order[n_hold:], max_rows)
+    hold_rows = rows_of(order[:n_hold], max_rows // 2) if n_hold else None
+
+    def score():
+        if hold_rows is None:
+            return None
+        return layer_disagreement(program, index, hold_rows, in_bits, out_bits,
+                                  program.chip.rng(seed, f"calibration held-out {index}"))
+
+    # the baseline is the layer as compiled, not whatever an earlier calibration left: the
+    # same call gives the same calibration whatever ran before
+    _restore(plan, _compiled_state(plan))
+    candidates: dict[str, tuple[float | None, dict[str, Any]]] = {
+        "as compiled": (score(), _state(plan))}
+    plan.calib_rows = (fit_rows / L).astype(np.float32)
     plan.adc_percentile = float(adc_percentile)
-    single = plan.n_rseg == 1 and plan.activation in ("relu", "linear")
-    plan.adc_top = plan.out_top if (single and plan.activation == "relu") else None
+    plan.adc_top = plan.out_top if (plan.single_segment and plan.activation == "relu") else None
     plan.gain = plan.offset = None
     plan.forget_operating_points()
-    entry = {"layer": plan.name, "before": before}
-    if correction:
-        nonneg = plan.nonneg_input and bool(np.all(rows >= 0))
-        y_chip = mvm_rows(program, plan, rows, in_bits, out_bits,
-                          program.chip.rng(seed, f"calibration read {index}"), nonneg=nonneg)
-        y_model = _model_outputs(program, index, rows, in_bits)
-        if relu := single and plan.activation == "relu":
-            # compare codes with codes: a line through the ideal ADC's codes of the model's
-            # values has gain 1 exactly, one through the values themselves follows the staircase
-            y_model = requantize(y_model, "relu", out_bits, plan.out_top, program.chip.neuron)
-        top = np.abs(y_chip).max(axis=0, keepdims=True)           # full scale, output units
-        # samples are picked by the model's value, never by the chip's: a window on the
-        # measured codes (not cut, not saturated) would bias the fitted gain towards zero
-        guess = np.ones_like(top), np.zeros_like(top)
-        for margin in (0.25, 0.05):                  # a safe window, then one from the first fit
-            pred = guess[0] * y_model + guess[1]
-            lo = margin * top if relu else -(1 - margin) * top
-            valid = (pred > lo) & (pred < (1 - margin) * top)
-            gain, offset = fit_column_correction(y_chip, y_model, valid)
-            guess = gain[None, :], offset[None, :]
-        plan.gain, plan.offset = gain, offset
+    candidates["operating point"] = (score(), _state(plan))
+    if correction and plan.activation in ("relu", "linear"):
+        fits = _corrections(program, index, fit_rows, in_bits, out_bits,
+                            program.chip.rng(seed, f"calibration read {index}"))
+        for name, (gain, offset) in fits.items():
+            plan.gain, plan.offset = gain, offset
+            candidates[name] = (score(), _state(plan))
+    if gate:
+        scores = {k: float(v[0]) for k, v in candidates.items() if v[0] is not None}
+        chosen = min(scores, key=scores.__getitem__) if scores else "as compiled"
+        base = scores.get("as compiled", float("nan"))
+        reason = (f"lowest held-out disagreement ({scores.get(chosen, base):.4g} against "
+                  f"{base:.4g} as compiled)" if chosen != "as compiled" else
+                  f"no candidate agrees better with the model than the layer as compiled "
+                  f"({base:.4g})")
+    else:
+        chosen = "column fit" if "column fit" in candidates else "operating point"
+        reason = "applied without a held-out check (gate=False)"
+    _restore(plan, candidates[chosen][1])
+    entry: dict[str, Any] = {
+        "layer": plan.name, "before": before, "accepted": chosen, "reason": reason,
+        "held_out_disagreement": {k: v[0] for k, v in candidates.items()}}
+    for name in ("column fit", "read-back"):
+        if name in candidates:
+            g = candidates[name][1]["gain"]
+            entry[f"{name} gains"] = [float(g.min()), float(g.max())]
+    if plan.gain is not None:
         entry["gain_min"] = float(plan.gain.min())
         entry["gain_max"] = float(plan.gain.max())
         entry["mean_abs_offset"] = float(np.abs(plan.offset).mean())
@@ -157,9 +282,10 @@ def calibrate_layer(program: Any, index: int, x: np.ndarray, *, in_bits: int = 4
     return entry
 
 
-def calibrate(program: Any, X: Any, *, in_bits: int = 4, out_bits: int = 4,
+def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits: int = 4,
               head_bits: int | None = None, samples: int = 512, correction: bool = True,
-              adc_percentile: float = 99.5, max_rows: int = 20000, seed: int | None = 0,
+              gate: bool = True, validation: int | tuple[Any, Any] | None = None,
+              adc_percentile: float = 99.5, max_rows: int = 12000, seed: int | None = 0,
               log: Any = None) -> list[dict]:
     """Model-driven calibration of ``program`` on training samples X (see the module text).
 
@@ -169,52 +295,130 @@ def calibrate(program: Any, X: Any, *, in_bits: int = 4, out_bits: int = 4,
         A compiled flat Sequential network.
     X : array_like
         Training inputs, (n,) + input shape; ``samples`` of them are used.
+    y : array_like, optional
+        Labels of X. With them (and ``gate``), a layer's change is undone when the chip's
+        accuracy on a validation split drops significantly, and the whole calibration when the
+        network ends below where it started on that split.
     in_bits, out_bits, head_bits : int
         The bits the program will run at (see :meth:`ChipProgram.run`).
     correction : bool
-        Also fit the per-column linear correction.
+        Also try the per-column corrections (fitted to the ADC codes, and read back from the
+        cells).
+    gate : bool
+        Keep, per layer, the candidate that agrees best with the model on held-out samples
+        (the layer as compiled included). False: apply the operating point and the fitted
+        column correction unconditionally.
+    validation : int or (X_val, y_val), optional
+        With ``y``: the number of images of X carved out for the validation split (never used
+        for fitting; default min(1000, len(X) // 5)), or a split of your own.
     adc_percentile : float
         Percentile of |integrated voltage| put at the ADC's top for blocks without a model range.
     max_rows : int
         At most this many MVM rows (patches) per layer for the fits.
     seed : int or None
-        With the chip's seed, seeds every random stream of the calibration (subsampling, read
-        noise): the same seed gives the same calibration whatever ran before. None: fresh.
+        With the chip's seed, seeds every random stream of the calibration (subsampling, split,
+        read noise): the same seed gives the same calibration whatever ran before. None: fresh.
     log : callable, optional
         Called with one line per layer.
 
     Returns
     -------
     list of dict
-        Per layer: name, ADC usage before and after (:func:`adc_usage`), and the correction's
-        gain range and mean |offset| when fitted.
+        Per layer: name, ADC usage before and after (:func:`adc_usage`), the held-out
+        disagreement of every candidate, the one ``accepted`` and the ``reason``, the fitted
+        gain ranges, and with labels the validation accuracy before and after the layer.
     """
     program = as_plan(program)
     X = as_finite_array(X, "X")
     samples = check_int(samples, "samples", 1, 10**6)
     adc_percentile = check_range(adc_percentile, "adc_percentile", 0, 100, lo_open=True)
+    max_rows = check_int(max_rows, "max_rows", 16, 10**7)
     seed = check_seed(seed)
     rng = program.chip.rng(seed, "calibration samples")
+    X_val = y_val = None
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must hold one label per row of X (got X {X.shape}, y {y.shape})")
+        if isinstance(validation, tuple):
+            X_val = as_finite_array(validation[0], "validation[0]")
+            y_val = np.asarray(validation[1])
+            if len(y_val) != len(X_val):
+                raise ValueError("validation must be (X_val, y_val) with one label per row")
+        else:
+            n_val = (min(1000, len(X) // 5) if validation is None else
+                     check_int(validation, "validation", 1, len(X) - 1))
+            if n_val:
+                perm = rng.permutation(len(X))
+                X_val, y_val = X[np.sort(perm[:n_val])], y[np.sort(perm[:n_val])]
+                X = X[np.sort(perm[n_val:])]
+    elif validation is not None:
+        raise ValueError("validation needs the labels y")
     x = X[np.sort(rng.choice(len(X), min(samples, len(X)), replace=False))]
     program.stages()                                   # checks the model is flat
+
+    def correct():
+        out = run_ann(program, X_val, in_bits, out_bits,
+                      program.chip.rng(seed, "calibration validation"), head_bits=head_bits,
+                      progress=False)
+        return out.argmax(axis=1) == y_val
+
+    checked = gate and X_val is not None
+    for plan in program.plans:
+        _restore(plan, _compiled_state(plan))
+    start = [_state(p) for p in program.plans]
+    first = hits = correct() if checked else None
     report = []
     for k, plan in enumerate(program.plans):
+        state = _state(plan)
         entry = calibrate_layer(program, k, x, in_bits=in_bits, out_bits=out_bits,
-                                head_bits=head_bits, correction=correction,
-                                adc_percentile=adc_percentile,
-                                max_rows=max_rows, seed=seed)
+                                head_bits=head_bits, correction=correction, gate=gate,
+                                adc_percentile=adc_percentile, max_rows=max_rows, seed=seed)
+        if hits is not None and entry["accepted"] != "as compiled":
+            new = correct()
+            entry["validation_accuracy"] = [float(hits.mean()), float(new.mean())]
+            if significantly_worse(hits, new):
+                _restore(plan, state)
+                entry["reason"] += ("; rejected: validation accuracy {:.4f} -> {:.4f} on {} "
+                                    "images, a significant drop".format(
+                                        hits.mean(), new.mean(), len(new)))
+                entry["accepted"] = "as compiled"
+                for key in ("gain_min", "gain_max", "mean_abs_offset"):
+                    entry.pop(key, None)
+            else:
+                hits = new
         report.append(entry)
         if log:
             log(_describe(entry))
         x = run_stages(program, x, k, k + 1, in_bits, out_bits,
-                       program.chip.rng(seed, f"calibration stage {k}"))
+                       program.chip.rng(seed, f"calibration stage {k}"), head_bits=head_bits)
+    if first is not None and hits is not None and hits.mean() < first.mean():
+        # the network as a whole came out below where it started: undo everything
+        for plan, state in zip(program.plans, start):
+            _restore(plan, state)
+        for entry in report:
+            entry["accepted"] = "as compiled"
+            entry["reason"] += ("; undone: the calibrated network's validation accuracy "
+                                f"{hits.mean():.4f} is below the uncalibrated {first.mean():.4f}")
     return report
+
+
+def significantly_worse(before: np.ndarray, after: np.ndarray, z: float = 2.0) -> bool:
+    """True when per-image correctness ``after`` is worse than ``before`` (the same images)
+    beyond chance: of the images whose outcome changed, those lost exceed those gained by more
+    than ``z`` standard deviations (McNemar's test, normal approximation)."""
+    before, after = np.asarray(before, bool), np.asarray(after, bool)
+    lost = int(np.sum(before & ~after))
+    gained = int(np.sum(~before & after))
+    return lost - gained > z * np.sqrt(max(lost + gained, 1))
 
 
 def _describe(entry):
     a, b = entry["before"], entry["after"]
-    text = (f"  {entry['layer']:<10s} ADC p99 {a['p99']:.2f} -> {b['p99']:.2f}, saturated "
-            f"{a['saturated']:.3f} -> {b['saturated']:.3f}")
+    text = (f"  {entry['layer']:<10s} {entry['accepted']:<15s} ADC p99 {a['p99']:.2f} -> "
+            f"{b['p99']:.2f}, saturated {a['saturated']:.3f} -> {b['saturated']:.3f}")
     if "gain_min" in entry:
         text += f", column gains {entry['gain_min']:.3f}..{entry['gain_max']:.3f}"
+    if "validation_accuracy" in entry:
+        text += ", validation {:.4f} -> {:.4f}".format(*entry["validation_accuracy"])
     return text

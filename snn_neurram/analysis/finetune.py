@@ -12,6 +12,7 @@ board can implement as well as :class:`SimulatedChip` does for the simulation.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -47,8 +48,9 @@ class ChipDriver:
         the chip)."""
         raise NotImplementedError
 
-    def predict(self, x: ArrayLike) -> np.ndarray:
-        """The network's outputs (logits) on the chip."""
+    def predict(self, x: ArrayLike, seed: int | None = 0) -> np.ndarray:
+        """The network's outputs (logits) on the chip; ``seed`` picks the read-noise draw of a
+        simulated chip (a physical one ignores it)."""
         return self.measure(x, self.n_stages)
 
 
@@ -97,6 +99,10 @@ class SimulatedChip(ChipDriver):
         return self.program.run_stages(x, 0, stop, self.in_bits, self.out_bits,
                                        head_bits=self.head_bits)
 
+    def predict(self, x: ArrayLike, seed: int | None = 0) -> np.ndarray:
+        return self.program.run_stages(x, 0, self.n_stages, self.in_bits, self.out_bits,
+                                       head_bits=self.head_bits, seed=seed)
+
 
 def _weighted(model):
     from ..compiler.tiling import weighted_layers
@@ -107,7 +113,7 @@ def _weighted(model):
 def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLike, *,
                          epochs: int = 1, lr: float = 3e-4, batch_size: int = 128,
                          calibration_samples: int = 512, X_val: ArrayLike | None = None,
-                         y_val: ArrayLike | None = None, seed: int = 0,
+                         y_val: ArrayLike | None = None, gate: bool = True, seed: int = 0,
                          log: Callable[[str], Any] | None = print,
                          progress: bool = False) -> list[dict[str, Any]]:
     """Progressive chip-in-the-loop fine-tuning of ``net`` with ``driver``.
@@ -130,7 +136,12 @@ def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLik
     calibration_samples : int
         Training inputs used to calibrate each reprogrammed layer.
     X_val, y_val : array_like, optional
-        When given, the chip's accuracy on them is measured after every step.
+        When given, the chip's accuracy on them is measured before the loop and after every
+        step.
+    gate : bool
+        With X_val: a step that lowers the chip's validation accuracy is undone -- the net's
+        tail gets its weights back and the layer is written again with its previous weights
+        and calibrated (a chip cannot un-write cells: the rewrite is a new write-verify).
     seed : int
     log : callable or None
     progress : bool
@@ -140,7 +151,8 @@ def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLik
     -------
     list of dict
         One entry per step: stage measured, stages trained, software accuracy of the tail on the
-        measured activations before and after, chip validation accuracy after the step.
+        measured activations before and after, the chip's validation accuracy before and after
+        the step, and whether the step was kept (``accepted``).
     """
     from ..training import evaluate, export, train
 
@@ -151,10 +163,16 @@ def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLik
         raise ValueError(f"net has {net.n_stages} stages, the chip's network {n}")
     rng = np.random.default_rng(check_int(seed, "seed", 0, 2 ** 62))
     calib = np.sort(rng.choice(len(X), min(calibration_samples, len(X)), replace=False))
+
+    def correct():
+        return driver.predict(X_val).argmax(axis=1) == np.asarray(y_val)
+
+    hits = correct() if X_val is not None else None
     steps = []
     for k in range(n - 1):
         acts = driver.measure(X, k + 1)
         before = evaluate(net, acts, y, start=k + 1)
+        saved = copy.deepcopy(net.state_dict())
         train(net, acts, y, epochs=epochs, lr=lr, batch_size=batch_size, start=k + 1,
               progress=progress, seed=seed + k, checkpoint=None)
         after = evaluate(net, acts, y, start=k + 1)
@@ -162,15 +180,29 @@ def progressive_finetune(driver: ChipDriver, net: Any, X: ArrayLike, y: ArrayLik
         driver.program_layer(k + 1, layer.W, layer.b, x_max=layer.x_max, clip=layer.clip)
         driver.calibrate_layer(k + 1, acts[calib])
         entry = {"measured_stage": k, "trained_stages": list(range(k + 1, n)),
-                 "tail_accuracy_before": before, "tail_accuracy_after": after}
-        if X_val is not None:
-            entry["chip_val_accuracy"] = float(np.mean(driver.predict(X_val).argmax(axis=1)
-                                                       == np.asarray(y_val)))
+                 "tail_accuracy_before": before, "tail_accuracy_after": after,
+                 "accepted": True}
+        if hits is not None:
+            new = correct()
+            entry["chip_val_accuracy"] = [float(hits.mean()), float(new.mean())]
+            if gate and new.mean() < hits.mean():
+                net.load_state_dict(saved)
+                layer = _weighted(export(net))[k + 1]
+                driver.program_layer(k + 1, layer.W, layer.b, x_max=layer.x_max,
+                                     clip=layer.clip)
+                driver.calibrate_layer(k + 1, acts[calib])
+                entry["accepted"] = False
+                new = correct()
+                entry["chip_val_accuracy_rewritten"] = float(new.mean())
+            hits = new
         steps.append(entry)
         if log:
             text = (f"  step {k + 1}/{n - 1}: layer {k} measured, layers {k + 1}..{n - 1} "
                     f"fine-tuned ({before:.4f} -> {after:.4f} on the measured activations)")
             if "chip_val_accuracy" in entry:
-                text += f", chip {entry['chip_val_accuracy']:.4f}"
+                text += ", chip validation {:.4f} -> {:.4f}".format(*entry["chip_val_accuracy"])
+                if not entry["accepted"]:
+                    text += (", undone (rewritten: "
+                             f"{entry['chip_val_accuracy_rewritten']:.4f})")
             log(text)
     return steps

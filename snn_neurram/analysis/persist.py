@@ -505,6 +505,8 @@ def _build_blockplan(b: Any, where: str, k: int, p: dict[str, Any], chip: Chip) 
 
 def _build_plan(p: Any, k: int, layer: Any, chip: Chip) -> LayerPlan:
     where = f"plan {k}"
+    if isinstance(p, dict):             # files written before these two keys existed
+        p = {"compiled_rows": None, "compiled_percentile": None, **p}
     p = _dict(p, where, _PLAN_KEYS)
     _int(p["index"], f"{where}: index", k, k)
     kind = _str(p["kind"], f"{where}: kind")
@@ -528,8 +530,11 @@ def _build_plan(p: Any, k: int, layer: Any, chip: Chip) -> LayerPlan:
     n_cseg = _int(p["n_cseg"], f"{where}: n_cseg", 1)
     _bool(p["nonneg_input"], f"{where}: nonneg_input")
     _int(p["mvms_per_input"], f"{where}: mvms_per_input", 1)
-    if p["calib_rows"] is not None:
-        _array(p["calib_rows"], f"{where}: calib_rows", (None, n_in))
+    for name in ("calib_rows", "compiled_rows"):
+        if p[name] is not None:
+            _array(p[name], f"{where}: {name}", (None, n_in))
+    _real(p["compiled_percentile"], f"{where}: compiled_percentile", 0.0, 100.0, lo_open=True,
+          none=True)
     if (p["gain"] is None) != (p["offset"] is None):
         raise _Bad(f"{where}: gain and offset must both be present or both absent")
     if p["gain"] is not None:

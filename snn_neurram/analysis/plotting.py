@@ -241,29 +241,47 @@ def recovery_figure(examples: Mapping[str, Sequence[np.ndarray]], path: str,
 def classify_figures(result: dict[str, Any], folder: str,
                      rows: dict[str, str]) -> dict[str, str]:
     """Two figures of ``snn-neurram bench classify``: the accuracy of each co-optimisation step
-    (bars, mean and std over chips; ``rows`` maps each step's key to its label) and the eta
+    (bars: mean; whiskers: 95 % interval over chips; dots: every chip and read-noise draw;
+    ``rows`` maps each step's key to its label) and the eta
     sweep (accuracy vs test-time weight noise for networks trained at several eta). Returns
     {name: path}."""
     plt = _pyplot()
     acc, ds = result["accuracy"], result["dataset"]
     names = list(rows)
-    labels = [textwrap.fill(rows[k], 13, break_on_hyphens=False, break_long_words=False)
+    labels = [textwrap.fill(rows[k], 14, break_on_hyphens=False, break_long_words=False)
               for k in names]
-    means = [acc[k]["mean"] if isinstance(acc[k], dict) else acc[k] for k in names]
-    stds = [acc[k]["std"] if isinstance(acc[k], dict) else 0.0 for k in names]
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    colours = ["0.6", "0.45", "0.3", "tab:red", "tab:orange"] + ["tab:blue"] * 3
-    ax.bar(range(len(names)), 100 * np.array(means), yerr=100 * np.array(stds), color=colours,
-           capsize=3)
-    for i, (m, sd) in enumerate(zip(means, stds)):
-        ax.text(i, 100 * (m + sd) + 0.3, f"{100 * m:.1f}", ha="center", va="bottom", fontsize=8)
-    lo = max(0.0, 100 * min(means) - 10)
-    ax.set_ylim(lo, 100)
+    chip = [isinstance(acc[k], dict) for k in names]
+    means = np.array([acc[k]["mean"] if c else acc[k] for k, c in zip(names, chip)]) * 100
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    colours = ["0.55" if not c else ("tab:blue" if k == result.get("best_chip_row") else
+                                      "tab:orange") for k, c in zip(names, chip)]
+    ax.bar(range(len(names)), means, color=colours, alpha=0.8)
+    for i, (k, c) in enumerate(zip(names, chip)):
+        if not c:
+            continue
+        v = acc[k]
+        lo, hi = 100 * np.array(v["ci95"])
+        ax.errorbar(i, means[i], yerr=[[means[i] - lo], [hi - means[i]]], color="k",
+                    capsize=3, lw=1)
+        pts = 100 * np.array(v["per_chip_draw"])
+        jitter = np.linspace(-0.25, 0.25, pts.shape[0])
+        for j, row in zip(jitter, pts):
+            ax.plot(np.full(len(row), i + j), row, ".", color="k", ms=3, alpha=0.6)
+    low = min(float(np.min(100 * np.array(acc[k]["per_chip_draw"]))) if c else acc[k] * 100
+              for k, c in zip(names, chip))
+    bottom = max(0.0, np.floor(low / 5) * 5 - 5)
+    for i, m in enumerate(means):                      # the mean, written inside the bar
+        ax.text(i, bottom + 0.5, f"{m:.2f}", ha="center", va="bottom", fontsize=8,
+                color="white", fontweight="bold")
+    ax.set_ylim(bottom, 100)
     ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['model']} on {ds}: co-optimisation steps "
-                 f"(mean ± std over {len(acc['chip']['per_chip'])} chips)", fontsize=9)
+    some = next(acc[k] for k, c in zip(names, chip) if c)
+    ax.set_title(f"{result['model']} on {ds} ({result['test_images']} test images)\nbars: mean; "
+                 f"whiskers: 95 % interval over {some['chips']} chips; dots: one chip, one of "
+                 f"{some['draws']} read-noise draws", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     paths = {"steps": save_figure(fig, os.path.join(folder, f"classify_{ds}.png"))}
 
     sw = result["eta_sweep"]

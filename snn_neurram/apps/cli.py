@@ -31,6 +31,7 @@ MAX_CORES = Chip.MAX_CORES
 MAX_STEPS = 100_000
 MAX_EPOCHS = 100_000
 MAX_CHIPS = 100
+MAX_DRAWS = 100
 #: Defaults of map and energy when MODEL is a model name (not a saved program file).
 DEFAULT_CORES = 48
 DEFAULT_SEED = 0
@@ -351,17 +352,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .classify_bench import ROWS, classify_benchmark
 
         # only what was given overrides the recipe (a given value is never dropped)
-        recipe = _given(chips=args.chips, epochs=args.epochs)
+        recipe = _given(chips=args.chips, epochs=args.epochs, draws=args.draws)
         result = classify_benchmark(args.dataset, recipe=recipe, out=args.out, folder=args.data,
                                     seed=args.seed, progress=sys.stderr.isatty())
         acc = result["accuracy"]
-        print(f"{'':<32s}{'accuracy (%)':>14s}")
+        some = acc["chip"]
+        print(f"test accuracy (%) on {result['test_images']} images; chip rows over "
+              f"{some['chips']} chips x {some['draws']} read-noise draws")
+        print(f"{'':<48s}{'mean':>7s}{'± chips':>9s}{'± draws':>9s}{'95 % interval':>17s}"
+              f"{'worst chip':>12s}")
         for key, label in ROWS.items():
             v = acc[key]
-            text = (f"{100 * v['mean']:8.2f} ± {100 * v['std']:.2f}" if isinstance(v, dict)
-                    else f"{100 * v:8.2f}")
-            print(f"{label:<32s}{text:>14s}")
-        print(f"gap (quantised software - co-optimised chip): {result['gap_points']:.2f} points")
+            if isinstance(v, dict):
+                text = (f"{100 * v['mean']:7.2f}{100 * v['std_chips']:9.2f}"
+                        f"{100 * v['std_draws']:9.2f}{100 * v['ci95'][0]:9.2f}–"
+                        f"{100 * v['ci95'][1]:<7.2f}{100 * v['min_chip']:12.2f}")
+            else:
+                text = f"{100 * v:7.2f}"
+            print(f"{label:<48s}{text}")
+        print("levers (paired on the same chips, draws and images), points:")
+        for name, d in result["levers"].items():
+            print(f"  {name:<44s}{100 * d['mean']:+7.2f}  (95 % {100 * d['ci95'][0]:+.2f} to "
+                  f"{100 * d['ci95'][1]:+.2f}; worst chip {100 * d['min_chip']:+.2f})")
+        lo, hi = result["gap_ci95"]
+        print(f"gap (quantised software - best chip row, {result['best_chip_row']}): "
+              f"{result['gap_points']:.2f} points (95 % {lo:.2f} to {hi:.2f}; worst chip "
+              f"{result['worst_chip_gap_points']:.2f})")
         return _finish(result, args)
     if args.json is not None:
         write_json(args.json, result)
@@ -426,6 +442,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     p.add_argument("--epochs", type=_positive_int("epochs", MAX_EPOCHS),
                    help=f"classify only: training epochs in [1, {MAX_EPOCHS}] "
                    "(default: the recipe's)")
+    p.add_argument("--draws", type=_positive_int("draws", MAX_DRAWS),
+                   help=f"classify only: read-noise draws per chip in [1, {MAX_DRAWS}] "
+                   "(default: the recipe's)")
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="data set (default: %(default)s)")
     p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
@@ -477,7 +496,7 @@ def _conflicts(args: argparse.Namespace) -> str | None:
         return (f"argument --data: only used with --dataset fashion-mnist "
                 f"(got --dataset {args.dataset})")
     if args.command == "bench" and args.what != "classify":
-        for opt in ("chips", "epochs"):
+        for opt in ("chips", "epochs", "draws"):
             if getattr(args, opt) is not None:
                 return f"argument --{opt}: only used by 'bench classify' (got 'bench {args.what}')"
     if args.command in ("map", "energy"):

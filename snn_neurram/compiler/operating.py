@@ -47,6 +47,7 @@ def set_calibration_rows(program: ProgramPlan, inputs: dict[int, np.ndarray],
             rows = rows[rng.choice(len(rows), max_rows, replace=False)]
         plan.calib_rows = np.clip(rows / plan.x_max, -1, 1).astype(np.float32)
         plan.adc_percentile = float(percentile)
+        plan.compiled_rows, plan.compiled_percentile = plan.calib_rows, plan.adc_percentile
         plan.forget_operating_points()
 
 

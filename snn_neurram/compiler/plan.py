@@ -78,6 +78,8 @@ class LayerPlan:
     blocks: list[BlockPlan] = field(default_factory=list)
     calib_rows: Any = None          # sample of the layer's MVM inputs / x_max, in [-1, 1]
     adc_percentile: float = 99.5
+    compiled_rows: Any = None       # calib_rows and adc_percentile as the compiler set them:
+    compiled_percentile: Any = None  # what calibration compares its candidates with
     adc_top: Any = None             # model-driven: output value at the top of the neurons' ADC
     gain: Any = None                # per-column linear correction y <- (y - offset) / gain
     offset: Any = None

@@ -307,6 +307,8 @@ def reprogram_layer(program: ProgramPlan, index: int, W: Any, b: Any = None, *,
         plan.x_max = layer.x_max = check_range(x_max, "x_max", 0, None, lo_open=True)
         if plan.calib_rows is not None:
             plan.calib_rows = np.clip(plan.calib_rows * (old / plan.x_max), -1, 1)
+        if plan.compiled_rows is not None:
+            plan.compiled_rows = np.clip(plan.compiled_rows * (old / plan.x_max), -1, 1)
     if clip is not None:
         layer.clip = check_range(clip, "clip", 0, None, lo_open=True)
         if plan.activation == "relu":

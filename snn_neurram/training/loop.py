@@ -138,7 +138,8 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
           y_val: ArrayLike | None = None, start: int = 0,
           checkpoint: str | os.PathLike[str] | None = None, resume: bool = True,
           progress: bool = True, seed: int = 0,
-          lr_schedule: str | None = "cosine") -> dict[str, Any]:
+          lr_schedule: str | None = "cosine", teacher: QuantNet | None = None,
+          distill: float = 0.5, temperature: float = 4.0) -> dict[str, Any]:
     """Train ``net`` with Adam on the cross-entropy, its weight noise on in every forward pass.
 
     Parameters
@@ -175,6 +176,15 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
         Seeds the shuffling, the weight noise and the calibration subset.
     lr_schedule : {"cosine", None}
         Cosine decay of the learning rate to 0 over all steps, or a constant rate.
+    teacher : QuantNet, optional
+        Knowledge distillation: a trained net (typically the plainly trained one) whose
+        noise-free outputs on the same batch the net also learns from. The loss is then
+        (1 - distill) * cross-entropy + distill * T^2 * KL(teacher || net) at temperature T
+        (Hinton et al. 2015). A checkpoint records distill and T, not the teacher itself.
+    distill : float
+        Weight of the distillation term, in [0, 1].
+    temperature : float
+        Softmax temperature T of the distillation term, > 0.
 
     Returns
     -------
@@ -191,6 +201,13 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
     start = check_int(start, "start", 0, net.n_stages - 1)
     seed = check_int(seed, "seed", 0, None)
     lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
+    if teacher is not None:
+        _check_net(teacher)
+        teacher.eval()
+        if start != 0:
+            raise ValueError("teacher: distillation needs network inputs (start=0)")
+    distill = check_range(distill, "distill", 0.0, 1.0)
+    temperature = check_range(temperature, "temperature", 0.0, None, lo_open=True)
     Xt, yt = _data(X, y)
     n_classes = net.stages[-1].weight.shape[0]
     if int(yt.max()) >= n_classes:
@@ -204,6 +221,8 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size,
               "weight_decay": weight_decay, "start": start, "seed": seed,
               "lr_schedule": lr_schedule, "n_train": n, **net.config()}
+    if teacher is not None:
+        config |= {"distill": distill, "temperature": temperature}
 
     stages = list(net.stages)[start:]
     clips = [s.clip for s in stages if s.relu]
@@ -248,6 +267,12 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
                 idx = order[i * batch_size:(i + 1) * batch_size]
                 out = net(Xt[idx], start=start)
                 loss = F.cross_entropy(out, yt[idx])
+                if teacher is not None and distill > 0:
+                    with torch.no_grad():
+                        soft = F.softmax(teacher(Xt[idx]) / temperature, dim=1)
+                    kl = F.kl_div(F.log_softmax(out / temperature, dim=1), soft,
+                                  reduction="batchmean")
+                    loss = (1 - distill) * loss + distill * temperature ** 2 * kl
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
