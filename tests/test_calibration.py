@@ -212,3 +212,46 @@ def test_correction_is_the_identity_on_an_ideal_chip_and_finds_a_known_gain(digi
     calibrate(prog, X_tr, in_bits=4, out_bits=8, samples=600, gate=False)
     assert prog.plans[0].gain[5] == pytest.approx(0.8 * plan_gain5, abs=0.01)
     assert np.delete(prog.plans[0].gain, 5) == pytest.approx(np.delete(gains, 5), abs=0.02)
+
+
+def test_reprogram_bias_writes_only_the_bias_rows():
+    rng = np.random.default_rng(4)
+    W, b = rng.normal(0, 1, (20, 6)), rng.normal(0, 0.5, 6)
+    core = sn.Core(seed=2)
+    core.program_blocks([dict(W=W, bias=b, x_max=1.0)])
+    blk = core.blocks[0]
+    G0 = core.G.copy()
+    core.reprogram_bias(0, b + 0.3)
+    bias_rows = np.zeros(core.G.shape, bool)
+    bias_rows[2 * blk.n_in:2 * blk.n_pairs, :6] = True
+    assert np.array_equal(core.G[~bias_rows], G0[~bias_rows])
+    assert not np.allclose(core.G[bias_rows], G0[bias_rows])
+    ideal = sn.Core(device=sn.RRAMDevice.ideal(), seed=0)
+    ideal.program_blocks([dict(W=W, bias=b, x_max=1.0)])
+    ideal.reprogram_bias(0, b - 0.2)
+    W_read, b_read = ideal.effective_weights(0)
+    w_max = ideal.blocks[0].mapping.w_max
+    assert np.allclose(W_read, np.clip(W, -w_max, w_max), atol=1e-9)
+    assert np.allclose(b_read, b - 0.2, atol=1e-9)
+    with pytest.raises(ValueError, match="no bias rows"):
+        sn.Core(seed=0).program(W).reprogram_bias(0, b)
+
+
+def test_analog_offsets_move_a_known_offset_into_the_bias_rows():
+    """On an exact chip whose bias cells hold a column's bias 0.4 too low, the fitted offset is
+    written back into the bias rows: the cut then sits where the model puts it."""
+    rng = np.random.default_rng(5)
+    W1 = rng.normal(0, 0.5, (16, 12))
+    W1 = np.clip(W1, -np.percentile(np.abs(W1), 95), np.percentile(np.abs(W1), 95))
+    model = sn.Sequential(sn.Dense(W1, rng.normal(0.3, 0.2, 12), "relu", clip=2.0, x_max=1.0),
+                          sn.Dense(rng.normal(0, 0.3, (12, 4)), None, "linear"))
+    X = rng.random((600, 16))
+    chip = sn.Chip(device=sn.RRAMDevice.ideal(), seed=0, precision="double")
+    prog = sn.compile(model, chip, calibration=X[:200])
+    shift = np.zeros(12)
+    shift[3] = -0.4
+    sn.compiler.tiling.reprogram_bias(prog.plan, 0, shift)
+    report = calibrate(prog, X, in_bits=4, out_bits=4, analog_offset=True, seed=0)
+    assert report[0]["accepted"].startswith("bias rows"), report[0]
+    assert prog.plans[0].bias_shift[3] == pytest.approx(0.0, abs=0.03)
+    assert np.abs(np.delete(prog.plans[0].bias_shift, 3)).max() < 0.03

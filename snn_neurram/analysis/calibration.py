@@ -49,6 +49,7 @@ from .._checks import as_finite_array, check_int, check_range
 from .._seeds import check_seed
 from ..compiler.operating import block_mode, operating_point
 from ..compiler.plan import LayerPlan, ProgramPlan, as_plan
+from ..compiler.tiling import reprogram_bias
 from ..engines.batch import (apply_correction, digital_activation, layer_rows, mvm_rows, run_ann,
                              run_stages)
 from ..physics.neuron import adc_levels, phases, requantize
@@ -204,8 +205,9 @@ def _corrections(program: ProgramPlan, index: int, rows: np.ndarray, in_bits: in
 
 def calibrate_layer(program: Any, index: int, x: np.ndarray, *, in_bits: int = 4,
                     out_bits: int = 4, head_bits: int | None = None, correction: bool = True,
-                    gate: bool = True, holdout: float = 0.5, adc_percentile: float = 99.5,
-                    max_rows: int = 12000, seed: int | None = 0) -> dict:
+                    gate: bool = True, analog_offset: bool = False, holdout: float = 0.5,
+                    adc_percentile: float = 99.5, max_rows: int = 12000,
+                    seed: int | None = 0) -> dict:
     """Calibrate weighted layer ``index`` on x, its inputs as the chip delivers them (the output
     of the stages before it, measured on the chip). See the module text and :func:`calibrate`;
     returns its per-layer entry. Every random stream (split, subsampling, read noise) derives
@@ -267,9 +269,45 @@ def calibrate_layer(program: Any, index: int, x: np.ndarray, *, in_bits: int = 4
         chosen = "column fit" if "column fit" in candidates else "operating point"
         reason = "applied without a held-out check (gate=False)"
     _restore(plan, candidates[chosen][1])
+    if (analog_offset and gate and plan.gain is not None and hold_rows is not None
+            and program.layers[index].b is not None):
+        old = np.zeros(plan.n_out) if plan.bias_shift is None else plan.bias_shift
+        best = float(candidates[chosen][0] or 0.0)
+        # the fitted offset moves into the bias rows: y = g t + c becomes g (t - c / g) + c
+        reprogram_bias(program, index, old - plan.offset / plan.gain,
+                       program.chip.rng(seed, f"bias rows {index}"))
+        plan.gain = plan.offset = None
+        plan.forget_operating_points()
+        trial = {"bias rows": (score(), _state(plan))}
+        for name, (gain, offset) in _corrections(
+                program, index, fit_rows, in_bits, out_bits,
+                program.chip.rng(seed, f"calibration read bias rows {index}")).items():
+            plan.gain, plan.offset = gain, offset
+            trial[f"bias rows + {name}"] = (score(), _state(plan))
+        tried = {k: float(v[0] if v[0] is not None else np.inf) for k, v in trial.items()}
+        top = min(tried, key=tried.__getitem__)
+        candidates.update(trial)
+        if tried[top] < best:
+            chosen = top
+            reason += f"; offsets moved into the bias rows: {tried[top]:.4g} held out"
+            _restore(plan, trial[top][1])
+        else:
+            # a chip cannot un-write cells: the old bias is written again (a new write), and
+            # the correction chosen before is fitted again on the cells as they now are
+            reprogram_bias(program, index, old, program.chip.rng(seed, f"bias rows back {index}"))
+            plan.gain = plan.offset = None
+            plan.forget_operating_points()
+            if chosen in ("column fit", "read-back"):
+                plan.gain, plan.offset = _corrections(
+                    program, index, fit_rows, in_bits, out_bits,
+                    program.chip.rng(seed, f"calibration read {index}"))[chosen]
+            reason += (f"; moving the offsets into the bias rows did not help "
+                       f"({tried[top]:.4g} held out): the bias was written back")
     entry: dict[str, Any] = {
         "layer": plan.name, "before": before, "accepted": chosen, "reason": reason,
         "held_out_disagreement": {k: v[0] for k, v in candidates.items()}}
+    if plan.bias_shift is not None:
+        entry["mean_abs_bias_shift"] = float(np.abs(plan.bias_shift).mean())
     for name in ("column fit", "read-back"):
         if name in candidates:
             g = candidates[name][1]["gain"]
@@ -284,7 +322,8 @@ def calibrate_layer(program: Any, index: int, x: np.ndarray, *, in_bits: int = 4
 
 def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits: int = 4,
               head_bits: int | None = None, samples: int = 512, correction: bool = True,
-              gate: bool = True, validation: int | tuple[Any, Any] | None = None,
+              gate: bool = True, analog_offset: bool = False,
+              validation: int | tuple[Any, Any] | None = None,
               adc_percentile: float = 99.5, max_rows: int = 12000, seed: int | None = 0,
               log: Any = None) -> list[dict]:
     """Model-driven calibration of ``program`` on training samples X (see the module text).
@@ -308,9 +347,16 @@ def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits
         Keep, per layer, the candidate that agrees best with the model on held-out samples
         (the layer as compiled included). False: apply the operating point and the fitted
         column correction unconditionally.
+    analog_offset : bool
+        Also try moving each layer's fitted offsets into its bias rows (a rewrite of the bias
+        cells only, so that the offset is removed before the neurons' ReLU cut rather than
+        after it), kept when the held-out agreement improves; otherwise the old bias is written
+        back. This writes cells: calibrating the program again starts from them.
     validation : int or (X_val, y_val), optional
         With ``y``: the number of images of X carved out for the validation split (never used
-        for fitting; default min(1000, len(X) // 5)), or a split of your own.
+        for fitting; default min(1000, len(X) // 5)), or a split of your own. Give images the
+        network was not trained on: on its own training images a network that fits them is
+        right almost always, and the gate then sees nothing.
     adc_percentile : float
         Percentile of |integrated voltage| put at the ADC's top for blocks without a model range.
     max_rows : int
@@ -367,17 +413,20 @@ def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits
     for plan in program.plans:
         _restore(plan, _compiled_state(plan))
     start = [_state(p) for p in program.plans]
+    shifts = [p.bias_shift for p in program.plans]
     first = hits = correct() if checked else None
     report = []
     for k, plan in enumerate(program.plans):
-        state = _state(plan)
+        state, shift = _state(plan), plan.bias_shift
         entry = calibrate_layer(program, k, x, in_bits=in_bits, out_bits=out_bits,
                                 head_bits=head_bits, correction=correction, gate=gate,
+                                analog_offset=analog_offset,
                                 adc_percentile=adc_percentile, max_rows=max_rows, seed=seed)
         if hits is not None and entry["accepted"] != "as compiled":
             new = correct()
             entry["validation_accuracy"] = [float(hits.mean()), float(new.mean())]
             if significantly_worse(hits, new):
+                _unwrite_bias(program, k, shift, seed)
                 _restore(plan, state)
                 entry["reason"] += ("; rejected: validation accuracy {:.4f} -> {:.4f} on {} "
                                     "images, a significant drop".format(
@@ -394,13 +443,23 @@ def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits
                        program.chip.rng(seed, f"calibration stage {k}"), head_bits=head_bits)
     if first is not None and hits is not None and hits.mean() < first.mean():
         # the network as a whole came out below where it started: undo everything
-        for plan, state in zip(program.plans, start):
+        for k, (plan, state) in enumerate(zip(program.plans, start)):
+            _unwrite_bias(program, k, shifts[k], seed)
             _restore(plan, state)
         for entry in report:
             entry["accepted"] = "as compiled"
             entry["reason"] += ("; undone: the calibrated network's validation accuracy "
                                 f"{hits.mean():.4f} is below the uncalibrated {first.mean():.4f}")
     return report
+
+
+def _unwrite_bias(program: ProgramPlan, index: int, shift: Any, seed: int | None) -> None:
+    """Write the bias rows back to ``shift`` when calibration moved them (a new write)."""
+    now = program.plans[index].bias_shift
+    if (now is None) == (shift is None) and (now is None or np.array_equal(now, shift)):
+        return
+    reprogram_bias(program, index, np.zeros(program.plans[index].n_out) if shift is None
+                   else shift, program.chip.rng(seed, f"bias rows undo {index}"))
 
 
 def significantly_worse(before: np.ndarray, after: np.ndarray, z: float = 2.0) -> bool:

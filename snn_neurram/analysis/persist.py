@@ -506,7 +506,7 @@ def _build_blockplan(b: Any, where: str, k: int, p: dict[str, Any], chip: Chip) 
 def _build_plan(p: Any, k: int, layer: Any, chip: Chip) -> LayerPlan:
     where = f"plan {k}"
     if isinstance(p, dict):             # files written before these two keys existed
-        p = {"compiled_rows": None, "compiled_percentile": None, **p}
+        p = {"compiled_rows": None, "compiled_percentile": None, "bias_shift": None, **p}
     p = _dict(p, where, _PLAN_KEYS)
     _int(p["index"], f"{where}: index", k, k)
     kind = _str(p["kind"], f"{where}: kind")
@@ -542,6 +542,8 @@ def _build_plan(p: Any, k: int, layer: Any, chip: Chip) -> LayerPlan:
         _array(p["offset"], f"{where}: offset", (n_out,))
         if (gain == 0).any():
             raise _Bad(f"{where}: gain has zeros")
+    if p["bias_shift"] is not None:
+        _array(p["bias_shift"], f"{where}: bias_shift", (n_out,))
     blocks_raw = _list(p["blocks"], f"{where}: blocks", n_rseg * n_cseg)
     blocks = [_build_blockplan(b, f"{where} block {i}", k, p, chip)
               for i, b in enumerate(blocks_raw)]

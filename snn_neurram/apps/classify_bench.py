@@ -10,7 +10,8 @@ measure test accuracy of
 - ``chip``: the plain network on the chip, compiled with calibration data as the docs tell
   users to -- no co-optimisation;
 - ``chip_calibrated``: plus model-driven calibration (gated on held-out agreement and on a
-  validation split carved from the training images);
+  validation split: training images set aside before any training, so that no network has
+  seen them);
 - ``chip_noise_aware`` / ``chip_noise_aware_calibrated``: the noise-aware network, the same way;
 - ``chip_distilled_calibrated``: the distilled noise-aware network, calibrated;
 - ``chip_co_optimised``: plus chip-in-the-loop progressive fine-tuning, each step kept only when
@@ -125,7 +126,8 @@ def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = 
     if r["test_samples"] and r["test_samples"] < len(X_te):
         X_te, y_te = X_te[:r["test_samples"]], y_te[:r["test_samples"]]
     shape = tuple(X_tr.shape[1:])
-    # training images held out of every chip-side fit: the validation split of the gates
+    # the validation split of the gates: training images that no network is trained on (on
+    # images it was trained on, a network is right almost always and a gate sees nothing)
     n_val = check_int(r["val_samples"], "val_samples", 1, len(X_tr) - 1)
     perm = rng.permutation(len(X_tr))
     X_val, y_val = X_tr[np.sort(perm[:n_val])], y_tr[np.sort(perm[:n_val])]
@@ -147,9 +149,9 @@ def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = 
         if eta in nets:
             return nets[eta]
         net = quant_net(eta)
-        log(f"training {r['model']} on {len(X_tr)} {dataset} images at eta = {eta:g} "
+        log(f"training {r['model']} on {len(X_fit)} {dataset} images at eta = {eta:g} "
             f"({r['epochs']} epochs, {bits}-bit inputs and activations) ...")
-        train(net, X_tr, y_tr, epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"],
+        train(net, X_fit, y_fit, epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"],
               checkpoint=os.path.join(out, f"{dataset}_eta{eta:g}.pt"), resume=True,
               progress=progress, seed=seed)
         nets[eta] = net
@@ -163,7 +165,7 @@ def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = 
         net.load_state_dict(plain.state_dict())
         log(f"distilling the plain network into a noise-aware one at eta = {eta:g} "
             f"({r['distill_epochs']} epochs) ...")
-        train(net, X_tr, y_tr, epochs=r["distill_epochs"], lr=r["distill_lr"],
+        train(net, X_fit, y_fit, epochs=r["distill_epochs"], lr=r["distill_lr"],
               batch_size=r["batch_size"], teacher=plain, distill=r["distill"],
               temperature=r["temperature"], progress=progress, seed=seed,
               checkpoint=os.path.join(out, f"{dataset}_eta{eta:g}_distilled.pt"), resume=True)
@@ -251,7 +253,7 @@ def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = 
 
     result = {
         "dataset": dataset, "model": r["model"], "recipe": r,
-        "train_images": len(X_tr), "validation_images": n_val, "test_images": len(X_te),
+        "train_images": len(X_fit), "validation_images": n_val, "test_images": len(X_te),
         "accuracy": acc, "levers": levers, "best_chip_row": best,
         "gap_points": 100 * (q - acc[best]["mean"]),
         "gap_ci95": [100 * (q - hi), 100 * (q - lo)],

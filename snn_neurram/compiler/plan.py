@@ -83,6 +83,7 @@ class LayerPlan:
     adc_top: Any = None             # model-driven: output value at the top of the neurons' ADC
     gain: Any = None                # per-column linear correction y <- (y - offset) / gain
     offset: Any = None
+    bias_shift: Any = None          # the bias rows hold the model's bias + this (output units)
     op_points: dict[tuple[int, int, int], NeuronConfig] = field(default_factory=dict,
                                                                  repr=False)
 

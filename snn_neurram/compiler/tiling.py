@@ -37,7 +37,7 @@ from ..physics.mapping import to_conductances, weight_scale
 from .operating import set_calibration_rows
 from .plan import BlockPlan, LayerPlan, Placement, ProgramPlan
 
-__all__ = ["compile_plan", "reprogram_layer", "PAIRS", "COLS"]
+__all__ = ["compile_plan", "reprogram_layer", "reprogram_bias", "PAIRS", "COLS"]
 
 PAIRS = 128
 COLS = 256
@@ -283,6 +283,26 @@ def _replicate(plans, packer, n_cores):
             blk.placements.append(pl)
 
 
+def reprogram_bias(program: ProgramPlan, index: int, shift: Any,
+                   rng: np.random.Generator | None = None) -> None:
+    """Write the model's bias + ``shift`` (output units, one per output) into the bias rows of
+    weighted layer ``index`` (every block that holds bias rows, every replica), leaving every
+    other cell as it is: an offset compensated in the analogue domain, before the neurons'
+    ReLU cut. The layer's operating points are found again; its correction is kept."""
+    index = check_int(index, "index", 0, len(program.plans) - 1)
+    plan, layer = program.plans[index], program.layers[index]
+    if layer.b is None:
+        raise ValueError(f"layer {plan.name!r} has no bias rows to rewrite")
+    shift = as_finite_array(shift, "shift", ndim=1, shape=(plan.n_out,))
+    bias = layer.matrix()[1] + shift
+    for blk in plan.blocks:
+        if blk.has_bias:
+            for pl in blk.placements:
+                program.chip.cores[pl.core].reprogram_bias(pl.block, bias[blk.c0:blk.c1], rng)
+    plan.bias_shift = None if not np.any(shift) else shift
+    plan.forget_operating_points()
+
+
 def reprogram_layer(program: ProgramPlan, index: int, W: Any, b: Any = None, *,
                     x_max: float | None = None, clip: float | None = None) -> None:
     """Write new weights for weighted layer ``index`` into its cells (every block and replica,
@@ -323,5 +343,5 @@ def reprogram_layer(program: ProgramPlan, index: int, W: Any, b: Any = None, *,
                 pl.block, M[blk.r0:blk.r1, blk.c0:blk.c1],
                 None if not blk.has_bias else bias[blk.c0:blk.c1], w_max=plan.w_max,
                 x_max=plan.x_max)
-    plan.gain = plan.offset = None
+    plan.gain = plan.offset = plan.bias_shift = None
     plan.forget_operating_points()

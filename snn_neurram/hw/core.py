@@ -43,7 +43,8 @@ from .._checks import (as_finite_array, check_choice, check_int, check_range,
 from .._seeds import check_seed, derive_rng
 from ..physics.device import FAULT_NONE, RRAMDevice
 from ..errors import CapacityError
-from ..physics.mapping import SCHEMES, MappedWeights, from_conductances, to_conductances
+from ..physics.mapping import (SCHEMES, MappedWeights, conductance_pair, from_conductances,
+                               to_conductances)
 from ..physics.neuron import (ACTIVATIONS, V_READ_MAX, NeuronConfig, activate, adc_levels,
                               bit_planes, cycle_coefficients, phase_codes, phases)
 
@@ -376,6 +377,42 @@ class Core:
         self.pulses[region] = result.pulses
         self.converged[region] = result.converged
         self._z[region] = self._prog_rng.standard_normal(result.conductance.shape)
+        self.age(self.read_time)
+        return self
+
+    def reprogram_bias(self, block: int, bias: ArrayLike,
+                       rng: np.random.Generator | None = None) -> Core:
+        """Write a new bias into one block's bias rows only, by write-verify; every other cell
+        (the block's weights included) stays as it is.
+
+        The block keeps its number of bias rows, w_max and x_max: a bias beyond what they hold
+        (k rows x w_max x x_max) is clipped there. ``rng`` drives the write-verify draws of
+        these cells (default: the core's programming stream).
+        """
+        b = self.get_block(block)
+        if b.n_bias_rows == 0:
+            raise ValueError(f"block {block} has no bias rows")
+        bias = as_finite_array(bias, "bias", ndim=1, shape=(b.n_out,))
+        m = b.mapping
+        k = b.n_bias_rows
+        wb = np.clip(bias / (k * m.x_max), -m.w_max, m.w_max)
+        gp, gm = conductance_pair(np.tile(wb, (k, 1)), m.w_max, self.device.g_min,
+                                  self.device.g_max, m.scheme)
+        g_plus, g_minus = m.g_plus.copy(), m.g_minus.copy()
+        g_plus[b.n_in:], g_minus[b.n_in:] = gp, gm
+        b.mapping = m._replace(g_plus=g_plus, g_minus=g_minus)
+        targets = self.block_targets(self.blocks)
+        r = slice(2 * (b.row + b.n_in), 2 * (b.row + b.n_pairs))
+        region = (r, b.cols)
+        stream = self._prog_rng if rng is None else rng
+        result = self.device.program(targets[region], stream, faults=self.faults[region],
+                                     response=self.response[region])
+        self.targets = targets
+        self.G_programmed = self.G_programmed.copy()
+        self.G_programmed[region] = result.conductance
+        self.pulses[region] = result.pulses
+        self.converged[region] = result.converged
+        self._z[region] = stream.standard_normal(result.conductance.shape)
         self.age(self.read_time)
         return self
 
