@@ -157,6 +157,7 @@ def test_reprogram_block_touches_only_its_cells():
 
 def test_stages_and_reprogram_layer_keep_the_network_consistent(digits, tmp_path):
     X_tr, X_te, y_tr, y_te, model = digits
+    model = copy.deepcopy(model)        # reprogram_layer writes the new weights into the model
     chip = sn.Chip(device=sn.RRAMDevice.ideal(), seed=0, precision="double")
     prog = sn.compile(model, chip, calibration=X_tr)
     # running stage by stage equals running the whole network
