@@ -58,8 +58,10 @@ from .column_fit import GAIN_BOUNDS, fit_adc_codes, fit_huber, fit_lines
 __all__ = ["calibrate", "calibrate_layer", "adc_usage", "layer_disagreement",
            "significantly_worse", "CANDIDATES"]
 
-#: The corrections calibration can choose for a layer, in the order they are tried.
-CANDIDATES = ("as compiled", "operating point", "column fit", "read-back")
+#: The corrections calibration can choose for a layer, in the order they are tried (with
+#: ``analog_offset``, also "bias rows" alone and followed by each of the two fits).
+CANDIDATES = ("as compiled", "operating point", "column fit", "read-back", "bias rows",
+              "bias rows + column fit", "bias rows + read-back")
 _STATE = ("calib_rows", "adc_percentile", "adc_top", "gain", "offset")
 
 
