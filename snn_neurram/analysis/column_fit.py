@@ -128,12 +128,7 @@ def fit_huber(y: np.ndarray, x: np.ndarray, *, delta: float = 1.5, iterations: i
     w = keep.copy()
     gain, offset = np.ones(x.shape[1]), np.zeros(x.shape[1])
     for _ in range(iterations):
-        sw = np.maximum(w.sum(axis=0), 1e-12)
-        mx, my = (w * x).sum(axis=0) / sw, (w * y).sum(axis=0) / sw
-        var = (w * (x - mx) ** 2).sum(axis=0)
-        ok = var > 0
-        gain = np.where(ok, (w * (x - mx) * (y - my)).sum(axis=0) / np.where(ok, var, 1), 1.0)
-        offset = np.where(ok, my - gain * mx, 0.0)
+        gain, offset = _weighted_line(y, x, w)
         r = y - gain * x - offset
         scale = 1.4826 * _masked_median(np.abs(r), keep > 0) + 1e-12
         u = np.abs(r) / (delta * scale)
@@ -151,11 +146,19 @@ def _masked_median(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(n > 0, med, 0.0)
 
 
+def _weighted_line(y: np.ndarray, x: np.ndarray,
+                   w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column weighted least-squares line y ~ gain * x + offset (columns whose weighted x
+    does not vary: 1, 0)."""
+    sw = np.maximum(w.sum(axis=0), 1e-12)
+    mx, my = (w * x).sum(axis=0) / sw, (w * y).sum(axis=0) / sw
+    var = (w * (x - mx) ** 2).sum(axis=0)
+    ok = var > 0
+    gain = np.where(ok, (w * (x - mx) * (y - my)).sum(axis=0) / np.where(ok, var, 1), 1.0)
+    return gain, np.where(ok, my - gain * mx, 0.0)
+
+
 def fit_lines(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column least-squares line y ~ gain * x + offset (columns with constant x: 1, 0)."""
     y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
-    xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
-    var = (xc ** 2).sum(axis=0)
-    ok = var > 0
-    gain = np.where(ok, (xc * yc).sum(axis=0) / np.where(ok, var, 1), 1.0)
-    return gain, np.where(ok, y.mean(axis=0) - gain * x.mean(axis=0), 0.0)
+    return _weighted_line(y, x, np.ones_like(x))

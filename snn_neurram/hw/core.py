@@ -366,18 +366,7 @@ class Core:
         b.mapping = to_conductances(W, bias, g_min=self.device.g_min, g_max=self.device.g_max,
                                     scheme=self.scheme, w_max=w_max or m.w_max,
                                     x_max=x_max or m.x_max, bias_rows=m.n_bias_rows or None)
-        targets = self.block_targets(self.blocks)
-        r = slice(2 * b.row, 2 * (b.row + b.n_pairs))
-        region = (r, b.cols)
-        result = self.device.program(targets[region], self._prog_rng,
-                                     faults=self.faults[region], response=self.response[region])
-        self.targets = targets
-        self.G_programmed = self.G_programmed.copy()
-        self.G_programmed[region] = result.conductance
-        self.pulses[region] = result.pulses
-        self.converged[region] = result.converged
-        self._z[region] = self._prog_rng.standard_normal(result.conductance.shape)
-        self.age(self.read_time)
+        self._rewrite((slice(2 * b.row, 2 * (b.row + b.n_pairs)), b.cols), self._prog_rng)
         return self
 
     def reprogram_bias(self, block: int, bias: ArrayLike,
@@ -401,20 +390,23 @@ class Core:
         g_plus, g_minus = m.g_plus.copy(), m.g_minus.copy()
         g_plus[b.n_in:], g_minus[b.n_in:] = gp, gm
         b.mapping = m._replace(g_plus=g_plus, g_minus=g_minus)
+        self._rewrite((slice(2 * (b.row + b.n_in), 2 * (b.row + b.n_pairs)), b.cols),
+                      self._prog_rng if rng is None else rng)
+        return self
+
+    def _rewrite(self, region: tuple[slice, slice], rng: np.random.Generator) -> None:
+        """Write-verify the cells of ``region`` to the blocks' current targets (the rest of the
+        array untouched), give them fresh relaxation variates and age the core again."""
         targets = self.block_targets(self.blocks)
-        r = slice(2 * (b.row + b.n_in), 2 * (b.row + b.n_pairs))
-        region = (r, b.cols)
-        stream = self._prog_rng if rng is None else rng
-        result = self.device.program(targets[region], stream, faults=self.faults[region],
+        result = self.device.program(targets[region], rng, faults=self.faults[region],
                                      response=self.response[region])
         self.targets = targets
         self.G_programmed = self.G_programmed.copy()
         self.G_programmed[region] = result.conductance
         self.pulses[region] = result.pulses
         self.converged[region] = result.converged
-        self._z[region] = stream.standard_normal(result.conductance.shape)
+        self._z[region] = rng.standard_normal(result.conductance.shape)
         self.age(self.read_time)
-        return self
 
     def block_targets(self, blocks: list[Block]) -> np.ndarray:
         """Target conductances of the whole array holding ``blocks`` (g_min elsewhere)."""
