@@ -18,6 +18,7 @@ from ._checks import as_finite_array, check_choice
 from ._seeds import check_seed
 from .analysis import persist
 from .analysis.report import energy_text, report, report_text
+from .compiler.native import is_native, simulate_float
 from .compiler.operating import block_mode, operating_point, set_calibration_rows
 from .compiler.plan import BlockPlan, LayerPlan, ProgramPlan
 from .compiler.tiling import compile_plan, reprogram_layer
@@ -77,7 +78,7 @@ class ChipProgram:
             head_bits: int | None = None, noise_model: str = "output", chunk: int | None = None,
             progress: bool | None = None, coding: str = "rate", steps: int = 64,
             readout: str = "membrane", seed: int | None = 0,
-            record_raster: bool = False) -> np.ndarray | SNNResult:
+            record_raster: bool = False, record_spikes: bool = False) -> np.ndarray | SNNResult:
         """Run a batch through the mapped model.
 
         Parameters
@@ -92,9 +93,11 @@ class ChipProgram:
         head_bits : int, optional
             Bits of the last weighted layer's outputs (the network's outputs, e.g. logits), when
             they should be read more finely than the hidden activations (default: out_bits).
-        coding, steps, readout, record_raster
-            Spiking mode: input coding ("rate", "regular", "latency"), time steps, output
-            readout ("membrane", "count"), keep the first input's spikes.
+        coding, steps, readout, record_raster, record_spikes
+            Spiking mode: input coding ("rate", "regular", "latency", or "spikes" for inputs
+            that are spike trains (batch, steps, ...)), time steps, output readout ("membrane",
+            "count"), keep the first input's spikes and membranes, keep every input's spikes.
+            A native spiking network (:mod:`snn_neurram.nn.spiking`) runs only in this mode.
         seed : int or None
             Seeds every random stream of the run (read noise, spike encoder), together with the
             chip's seed: the same seed gives the same result whatever ran before. None draws
@@ -123,8 +126,10 @@ class ChipProgram:
         if mode == "snn":
             batch.check_bits(in_bits, out_bits, head_bits)      # unused here, but must be valid
             return run_snn(self.plan, x, coding, steps, readout=readout, seed=seed,
-                           noise_model=noise_model, record_raster=record_raster, chunk=chunk,
-                           progress=progress)
+                           noise_model=noise_model, record_raster=record_raster,
+                           record_spikes=record_spikes, chunk=chunk, progress=progress)
+        if is_native(self.model):
+            raise ValueError("a native spiking network runs with mode='snn'")
         in_bits, out_bits, head_bits = batch.check_bits(in_bits, out_bits, head_bits)
         x = batch.check_inputs(x)
         return batch.run_ann(self.plan, x, in_bits, out_bits,

@@ -15,6 +15,9 @@ cannot add analog charge across cores: each segment converts its per-step partia
 8-bit linear ADC at its own operating point, and the sums are added into a digital membrane
 (threshold out_top, in output units; no leak, no saturation).
 
+Native spiking layers (:mod:`snn_neurram.nn.spiking`) keep their own thresholds, leaks and
+resets: :func:`spiking_plan` takes them from :mod:`snn_neurram.compiler.native`.
+
 Both spiking engines (batch and Brian2) take their thresholds and operating points from here.
 """
 
@@ -27,7 +30,9 @@ import numpy as np
 
 from ..nn.graph import leaves
 from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
+from ..nn.spiking import is_spiking
 from ..physics.neuron import NeuronConfig
+from .native import is_native, native_block_configs
 from .operating import operating_point
 from .plan import LayerPlan, ProgramPlan
 
@@ -37,8 +42,8 @@ __all__ = ["PARTIAL_BITS", "OPERATING_BITS", "CODINGS", "SpikingLayerPlan", "snn
 PARTIAL_BITS = 8
 #: (in_bits, out_bits) of the calibrated operating point whose V_read analog layers spike at.
 OPERATING_BITS = (4, 4)
-#: Input codings of the spiking engines.
-CODINGS = ("rate", "regular", "latency")
+#: Input codings of the spiking engines ("spikes": the inputs are spike trains already).
+CODINGS = ("rate", "regular", "latency", "spikes")
 
 
 @dataclass
@@ -62,6 +67,13 @@ class SpikingLayerPlan:
         False for the output layer read out by its membrane.
     latency : bool
         Time-to-first-spike coding: a neuron fires at most once.
+    recurrent : bool
+        The layer's own spikes of the previous step drive rows of its matrix (after the
+        input's).
+    native : bool
+        A native spiking layer: in a run of ``steps`` steps, the k-th spiking layer integrates
+        in cycles k + 1 ... k + steps only (the pipeline; see :mod:`snn_neurram.nn.spiking`),
+        and rests (no MVM, no leak) in the others.
     """
 
     plan: LayerPlan
@@ -72,10 +84,17 @@ class SpikingLayerPlan:
     theta: np.ndarray
     fires: bool
     latency: bool
+    recurrent: bool = False
+    native: bool = False
+
+    def active(self, k: int, t: int, steps: int) -> bool:
+        """Whether the k-th spiking layer integrates in cycle t of a run of ``steps`` steps."""
+        return not self.native or k + 1 <= t <= k + steps
 
 
 def snn_layers(model: Any) -> list[Any]:
     """The model as a flat list of layers, checked for a spiking form."""
+    is_native(model)                    # refuses a mix of native and converted layers
     out = []
     for node in leaves(model):
         if not isinstance(node, (Dense, Conv2d, Flatten, MaxPool2d)):
@@ -91,6 +110,12 @@ def spiking_plan(program: ProgramPlan, layer: Any, last: bool, readout: str, cod
     """Thresholds and operating points of one weighted layer in a spiking run."""
     plan = program.plan_of(layer)
     digital = plan.n_rseg > 1
+    if is_spiking(layer):
+        configs, theta, neuron = native_block_configs(
+            program, plan, layer, lambda blk: operating_point(program, blk, plan, 1, PARTIAL_BITS))
+        return SpikingLayerPlan(plan, layer, digital, neuron, configs, theta,
+                                fires=not (last and readout == "membrane"), latency=False,
+                                recurrent=bool(layer.recurrent), native=True)
     cfg = program.chip.neuron.replace(pulse_multiplier=1)
     cores = program.chip.cores
     if digital:

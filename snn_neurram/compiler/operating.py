@@ -32,17 +32,21 @@ def block_mode(plan: LayerPlan, out_bits: int) -> tuple[str, int]:
 
 def set_calibration_rows(program: ProgramPlan, inputs: dict[int, np.ndarray],
                          rng: np.random.Generator, percentile: float = 99.5,
-                         max_rows: int = 512) -> None:
+                         max_rows: int = 512, as_rows: bool = False) -> None:
     """Keep a sample of every layer's MVM inputs for the operating points.
 
     Up to ``max_rows`` input vectors of each layer (patches for a convolution), divided by the
     layer's x_max and clipped to [-1, 1], are stored with the plan; the operating point of a
-    block for given bits is found from them (:func:`operating_point`).
+    block for given bits is found from them (:func:`operating_point`). ``as_rows``: the inputs
+    are the MVMs' rows already (patches, recurrent rows).
     """
     for plan in program.plans:
         layer = program.layers[plan.index]
         x = inputs[plan.index]
-        rows = layer.patches(x)[0] if isinstance(layer, Conv2d) else x.reshape(len(x), -1)
+        if as_rows:
+            rows = x
+        else:
+            rows = layer.patches(x)[0] if isinstance(layer, Conv2d) else x.reshape(len(x), -1)
         if len(rows) > max_rows:
             rows = rows[rng.choice(len(rows), max_rows, replace=False)]
         plan.calib_rows = np.clip(rows / plan.x_max, -1, 1).astype(np.float32)

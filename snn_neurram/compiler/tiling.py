@@ -30,10 +30,11 @@ from .._checks import as_finite_array, check_int, check_range
 from .._seeds import check_seed
 from ..errors import CapacityError
 from ..hw.chip import Chip
-from ..nn.graph import weighted_layers
+from ..nn.graph import leaves, weighted_layers
 from ..nn.layers import Conv2d, Dense, Residual, Sequential, activation_fn
 from ..nn.torch_import import from_torch
 from ..physics.mapping import to_conductances, weight_scale
+from .native import calibration_spikes, is_native, simulate_float
 from .operating import set_calibration_rows
 from .plan import BlockPlan, LayerPlan, Placement, ProgramPlan
 
@@ -186,12 +187,23 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
         calib = as_finite_array(calibration, "calibration")
         if len(calib) > calibration_size:
             calib = calib[rng.choice(len(calib), calibration_size, replace=False)]
-    shape = tuple(calib.shape[1:])
-    model.output_shape(shape)                  # checks the layer shapes
     layers = weighted_layers(model)
     if not layers:
         raise ValueError("the model has no Dense or Conv2d layer to map")
-    inputs, pres = _record_inputs(model, calib, layers)
+    native = is_native(model)
+    if native:
+        # the layers' MVM rows in a float spiking run calibrate the partial-sum ADCs
+        spikes = calibration_spikes(model, calib, rng)
+        rows = simulate_float(model, spikes, record_rows=True).rows
+        assert rows is not None
+        inputs = dict(enumerate(rows))
+        pres = {k: np.atleast_1d(l.neuron.threshold) for k, l in enumerate(layers)}
+        in_shapes = _input_shapes(model, tuple(spikes.shape[2:]))
+    else:
+        shape = tuple(calib.shape[1:])
+        model.output_shape(shape)                  # checks the layer shapes
+        inputs, pres = _record_inputs(model, calib, layers)
+        in_shapes = {k: inputs[k].shape[1:] for k in inputs}
 
     plans = []
     range_percentile = check_range(range_percentile, "range_percentile", 0, 100, lo_open=True)
@@ -210,7 +222,8 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
             top = layer.clip if layer.clip is not None else (
                 float(np.percentile(np.maximum(pre, 0), range_percentile)) or 1.0)
         blocks, w_max, n_r, n_c = _tile(k, layer, x_max, chip)
-        mvms = int(np.prod(layer.output_shape(x.shape[1:])[1:])) if isinstance(layer, Conv2d) else 1
+        mvms = (int(np.prod(layer.output_shape(in_shapes[k])[1:])) if isinstance(layer, Conv2d)
+                else 1)
         n_in, n_out = layer.matrix()[0].shape
         plans.append(LayerPlan(k, layer.name, type(layer).__name__, n_in, n_out,
                                layer.activation, x_max, top, w_max, n_r, n_c,
@@ -253,8 +266,19 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
             pl.block = k
 
     program = ProgramPlan(model, chip, plans, layers)
-    set_calibration_rows(program, inputs, rng, percentile=adc_percentile)
+    set_calibration_rows(program, inputs, rng, percentile=adc_percentile, as_rows=native)
     return program
+
+
+def _input_shapes(model, shape):
+    """Input shape (one input, no batch axis) of every weighted layer of a flat model."""
+    out, k = {}, 0
+    for layer in leaves(model):
+        if isinstance(layer, (Dense, Conv2d)):
+            out[k] = shape
+            k += 1
+        shape = tuple(layer.output_shape(shape))
+    return out
 
 
 def _replicate(plans, packer, n_cores):

@@ -33,7 +33,15 @@ class SNNResult:
     steps, steps_run : int
     coding : str
     raster : list of ndarray or None
-        For the first input: per spiking layer, (steps_run, n_neurons) spikes.
+        For the first input: for the input and every spiking layer, (steps_run, n_neurons)
+        spikes (``record_raster``).
+    membrane : list of ndarray or None
+        For the first input: per spiking layer, (steps_run, n_neurons) membrane / threshold
+        after every step (``record_raster``).
+    spikes : list of ndarray or None
+        For every input: for the input and every spiking layer, (batch, steps_run, n_neurons)
+        spikes, int8 (``record_spikes``). Spiking layer k (from 0) emits the spikes of input
+        step t in run step t + k + 1.
     """
 
     predictions: np.ndarray
@@ -49,3 +57,24 @@ class SNNResult:
     steps_run: int
     coding: str
     raster: list | None = field(default=None, repr=False)
+    membrane: list | None = field(default=None, repr=False)
+    spikes: list | None = field(default=None, repr=False)
+
+    @property
+    def spikes_per_layer(self) -> dict[str, float]:
+        """Mean spikes per inference of the input and of every spiking layer."""
+        n = max(len(self.predictions), 1)
+        return {name: float(c.sum()) / n for name, c in zip(self._keys(), self.spike_counts)}
+
+    @property
+    def firing_rates(self) -> dict[str, float]:
+        """Mean spikes per neuron and time step (of ``steps``) of the input and of every spiking
+        layer."""
+        n = max(len(self.predictions), 1)
+        return {name: float(c.sum()) / (n * max(int(np.prod(c.shape[1:])), 1) * self.steps)
+                for name, c in zip(self._keys(), self.spike_counts)}
+
+    def _keys(self) -> list[str]:
+        """Layer names, made unique by their position where they repeat."""
+        return [name if self.layer_names.count(name) == 1 else f"{name}[{k}]"
+                for k, name in enumerate(self.layer_names)]

@@ -41,8 +41,9 @@ from tqdm.auto import tqdm
 from .._checks import as_finite_array, check_choice, check_int
 from ..compiler.conversion import (CODINGS, PARTIAL_BITS, SpikingLayerPlan, snn_layers,
                                    spiking_plan)
+from ..compiler.native import layer_rows, spike_op
 from ..compiler.plan import ProgramPlan, as_plan
-from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
+from ..nn.layers import Conv2d, Dense
 from ..physics import encoding
 from ..physics.energy import EnergyModel
 from ..physics.neuron import lif_step
@@ -59,8 +60,8 @@ class _SpikingLayer:
     """State of one weighted layer in a spiking run (its plan says how it spikes)."""
 
     def __init__(self, program: ProgramPlan, sp: SpikingLayerPlan, batch: int,
-                 out_shape: tuple[int, ...]):
-        self.program, self.sp = program, sp
+                 out_shape: tuple[int, ...], index: int):
+        self.program, self.sp, self.index = program, sp, index
         self.layer, self.plan = sp.layer, sp.plan
         self.digital, self.fires = sp.digital, sp.fires
         self.v = np.zeros((batch,) + out_shape)
@@ -68,16 +69,16 @@ class _SpikingLayer:
         self.fired = np.zeros(self.v.shape, bool)
         theta = sp.theta.reshape(1, -1, 1, 1) if isinstance(self.layer, Conv2d) else sp.theta
         self.theta = np.broadcast_to(theta, self.v.shape)
+        self.own = np.zeros(self.v.shape, np.int8) if sp.recurrent else None
 
-    def step(self, s: np.ndarray, noise_model: str, account: _Account,
+    def step(self, s: np.ndarray, t: int, steps: int, noise_model: str, account: _Account,
              rng: np.random.Generator) -> np.ndarray:
-        """Integrate input pulses s, return output spikes (int8, same shape as v)."""
+        """Integrate input pulses s in cycle t, return output spikes (int8, v's shape)."""
+        if not self.sp.active(self.index, t, steps):
+            return np.zeros(self.v.shape, np.int8)
         layer, plan, cores = self.layer, self.plan, self.program.chip.cores
         n = len(s)
-        if isinstance(layer, Conv2d):
-            rows, hw = layer.patches(s.astype(self.program.dtype))
-        else:
-            rows = s.reshape(n, -1).astype(self.program.dtype)
+        rows, hw = layer_rows(layer, s, self.own, self.program.dtype)
         nonneg = bool(rows.min() >= 0)
         dv = np.zeros((len(rows), plan.n_out))
         for blk, cfg in zip(plan.blocks, self.sp.block_configs):
@@ -97,7 +98,7 @@ class _SpikingLayer:
                     dv[a:b, blk.c0:blk.c1] += core.integrate_codes(
                         part[a:b], 1, block=pl.block, noise_model=noise_model, nonneg=nonneg,
                         neuron=cfg, rng=rng)
-        if isinstance(layer, Conv2d):
+        if hw is not None:
             dv = layer.fold(dv, n, hw)
         else:
             dv = dv.reshape(self.v.shape)
@@ -107,7 +108,10 @@ class _SpikingLayer:
                           can_fire=~self.fired if self.sp.latency else None)
         if self.sp.latency:
             self.fired |= spikes
-        return spikes.astype(np.int8)
+        out = spikes.astype(np.int8)
+        if self.own is not None:
+            self.own = out
+        return out
 
     def readout(self) -> np.ndarray:
         return self.v / self.theta
@@ -148,25 +152,30 @@ class _Account:
 
 def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
             readout: str = "membrane", seed: int | None = 0, noise_model: str = "output",
-            record_raster: bool = False, chunk: int | None = None,
+            record_raster: bool = False, record_spikes: bool = False, chunk: int | None = None,
             progress: bool | None = None) -> SNNResult:
-    """Run a compiled program as a converted spiking network (see the module documentation).
+    """Run a compiled program as a spiking network (see the module documentation): a converted
+    network, or a native one (:mod:`snn_neurram.nn.spiking`).
 
     Parameters
     ----------
     program : ChipProgram or ProgramPlan
     x : array_like
-        Inputs, (batch,) + input shape, in the units of the calibration data.
-    coding : {"rate", "regular", "latency"}
-        Poisson rate, deterministic rate or time-to-first-spike coding of the inputs.
+        Inputs, (batch,) + input shape, in the units of the calibration data; with
+        ``coding="spikes"``, spike trains (batch, steps) + input shape, values in {-1, 0, 1}.
+    coding : {"rate", "regular", "latency", "spikes"}
+        Poisson rate, deterministic rate or time-to-first-spike coding of the inputs, or inputs
+        that are spike trains already.
     steps : int
-        Time steps of input.
+        Time steps of input (with ``coding="spikes"``: ignored, x's second axis says).
     readout : {"membrane", "count"}
     seed : int or None
         With the chip's seed, seeds the encoder and the read noise (None: fresh draws).
     noise_model : {"output", "device"}
     record_raster : bool
-        Keep the spikes of the first input, per layer and step.
+        Keep the spikes and membranes of the first input, per layer and step.
+    record_spikes : bool
+        Keep every input's spikes, per layer and step (``SNNResult.spikes``).
     chunk : int, optional
         Inputs run at a time (default :func:`default_chunk`: about 96 MB of spiking state).
         Memory is bounded by the chunk, not the batch. The random streams of chunk k derive
@@ -185,36 +194,49 @@ def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *
     program = as_plan(program)
     check_choice(coding, "coding", CODINGS)
     check_choice(readout, "readout", ("membrane", "count"))
-    steps = check_int(steps, "steps", 1, 100000)
     x = as_finite_array(x, "x")
-    if x.ndim < 2:
-        raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
+    if coding == "spikes":
+        if x.ndim < 3:
+            raise ValueError(f"with coding='spikes', x must be spike trains of shape (batch, "
+                             f"steps, ...) (got {x.shape})")
+        if not np.isin(x, (-1, 0, 1)).all():
+            raise ValueError("with coding='spikes', x must hold spikes: values -1, 0 or 1")
+        steps = check_int(x.shape[1], "x.shape[1] (steps)", 1, 100000)
+        in_shape = tuple(x.shape[2:])
+    else:
+        steps = check_int(steps, "steps", 1, 100000)
+        if x.ndim < 2:
+            raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
+        in_shape = tuple(x.shape[1:])
     layers = snn_layers(program.model)
     try:
-        out_shape = tuple(program.model.output_shape(tuple(x.shape[1:])))
+        out_shape = tuple(program.model.output_shape(in_shape))
     except ValueError as exc:
-        raise ValueError(f"x has inputs of shape {tuple(x.shape[1:])}, which the model does "
+        raise ValueError(f"x has inputs of shape {in_shape}, which the model does "
                          f"not take: {exc}") from None
     weighted = [l for l in layers if isinstance(l, (Dense, Conv2d))]
     if chunk is None:
-        chunk = default_chunk(program, tuple(x.shape[1:]), steps)
+        chunk = default_chunk(program, in_shape, steps)
     else:
         chunk = check_int(chunk, "chunk", 1, 10 ** 9)
     if len(x) == 0:
         n_out = int(np.prod(out_shape))
-        shapes, shape = [tuple(x.shape[1:])], tuple(x.shape[1:])
+        shapes, shape = [in_shape], in_shape
         for layer in layers:
             shape = tuple(layer.output_shape(shape))
             if isinstance(layer, (Dense, Conv2d)):
                 shapes.append(shape)
+        n_run = steps + len(weighted)
         return SNNResult(
             predictions=np.zeros(0, dtype=np.int64), outputs=np.zeros((0, n_out)),
-            readout=np.zeros((0, steps + len(weighted), n_out)),
+            readout=np.zeros((0, n_run, n_out)),
             spike_counts=[np.zeros((0,) + sh, np.int64) for sh in shapes],
             layer_names=["input"] + [l.name for l in weighted],
             spikes_per_inference=float("nan"), synaptic_events_per_inference=float("nan"),
             energy_per_inference_j=float("nan"), latency_s=float("nan"), steps=steps,
-            steps_run=steps + len(weighted), coding=coding, raster=None)
+            steps_run=n_run, coding=coding, raster=None,
+            spikes=[np.zeros((0, n_run, int(np.prod(sh))), np.int8) for sh in shapes]
+            if record_spikes else None)
     show = (len(x) > 2000 and sys.stderr.isatty()) if progress is None else bool(progress)
     merged: _Merged | None = None
     with tqdm(total=len(x), disable=not show, unit="input", desc="spiking run",
@@ -223,7 +245,7 @@ def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *
             tag = "" if k == 0 else f" chunk {k}"
             part = _run_chunk(
                 program, x[start:start + chunk], coding, steps, readout, noise_model,
-                record_raster and k == 0, layers, weighted,
+                record_raster and k == 0, record_spikes, layers, weighted,
                 program.chip.rng(seed, "encoder" + tag),
                 program.chip.rng(seed, "read noise" + tag))
             if k == 0 and len(part.predictions) == len(x):
@@ -268,6 +290,8 @@ class _Merged:
         self.outputs = np.empty((batch,) + first.outputs.shape[1:])
         self.readout = np.empty((batch,) + first.readout.shape[1:])
         self.counts = [np.empty((batch,) + c.shape[1:], c.dtype) for c in first.spike_counts]
+        self.spikes = None if first.spikes is None else [
+            np.empty((batch,) + c.shape[1:], c.dtype) for c in first.spikes]
         self.sums = dict.fromkeys(self.MEANS, 0.0)
         self.n = 0
 
@@ -277,6 +301,8 @@ class _Merged:
         self.outputs[start:stop] = part.outputs
         self.readout[start:stop] = part.readout
         for whole, c in zip(self.counts, part.spike_counts):
+            whole[start:stop] = c
+        for whole, c in zip(self.spikes or [], part.spikes or []):
             whole[start:stop] = c
         for name in self.MEANS:
             self.sums[name] += len(part.predictions) * getattr(part, name)
@@ -288,35 +314,46 @@ class _Merged:
         return SNNResult(predictions=self.predictions, outputs=self.outputs,
                          readout=self.readout, spike_counts=self.counts,
                          layer_names=f.layer_names, steps=f.steps, steps_run=f.steps_run,
-                         coding=f.coding, raster=f.raster, **means)
+                         coding=f.coding, raster=f.raster, membrane=f.membrane,
+                         spikes=self.spikes, **means)
 
 
 def _run_chunk(program: ProgramPlan, x: np.ndarray, coding: str, steps: int, readout: str,
-               noise_model: str, record_raster: bool, layers: list[Any], weighted: list[Any],
-               enc_rng: np.random.Generator, noise: np.random.Generator) -> SNNResult:
+               noise_model: str, record_raster: bool, record_spikes: bool, layers: list[Any],
+               weighted: list[Any], enc_rng: np.random.Generator,
+               noise: np.random.Generator) -> SNNResult:
     """One chunk of a spiking run, with its own encoder and read-noise streams."""
-    spikes_in = encode(x, coding, steps, program.plan_of(weighted[0]).x_max, enc_rng)
+    if coding == "spikes":
+        spikes_in = np.moveaxis(x, 1, 0).astype(np.int8)
+    else:
+        spikes_in = encode(x, coding, steps, program.plan_of(weighted[0]).x_max, enc_rng)
     batch = len(x)
     # stages: the digital operations before a weighted layer, and its spiking state
-    ops: list[Any]
-    stages, ops, shape = [], [], tuple(x.shape[1:])
+    ops: list[Any] = []
+    stages: list[tuple[list[Any], _SpikingLayer]] = []
+    shape = tuple(spikes_in.shape[2:])
     for layer in layers:
         out = layer.output_shape(shape)
         if isinstance(layer, (Dense, Conv2d)):
             sp = spiking_plan(program, layer, layer is weighted[-1], readout, coding, steps)
-            stages.append((ops, _SpikingLayer(program, sp, batch, out)))
+            stages.append((ops, _SpikingLayer(program, sp, batch, out, len(stages))))
             ops = []
         else:
             ops.append(layer)
         shape = out
     n_run = steps + len(stages)
     account = _Account(batch)
-    zeros_in = np.zeros(x.shape, np.int8)
+    zeros_in = np.zeros(spikes_in.shape[1:], np.int8)
     emitted = [np.zeros((batch,) + st.v.shape[1:], np.int8) for _, st in stages]
     latches: list[Any] = [None] * len(stages)
     counts = [np.abs(spikes_in).sum(axis=0).astype(np.int64)]
     counts += [np.zeros((batch,) + st.v.shape[1:], np.int64) for _, st in stages]
     raster: list[list[np.ndarray]] | None = [[] for _ in counts] if record_raster else None
+    membrane: list[list[np.ndarray]] | None = [[] for _ in stages] if record_raster else None
+    trains: list[np.ndarray] | None = None
+    if record_spikes:
+        trains = [np.zeros((batch, n_run, int(np.prod(c.shape[1:]))), np.int8) for c in counts]
+        trains[0][:, :steps] = spikes_in.reshape(steps, batch, -1).transpose(1, 0, 2)
     readouts, time_s = [], 0.0
     for t in range(n_run):
         if t > 0:
@@ -325,20 +362,24 @@ def _run_chunk(program: ProgramPlan, x: np.ndarray, coding: str, steps: int, rea
             for k, ((pre_ops, state), src) in enumerate(zip(stages, sources)):
                 h = src
                 for op in pre_ops:
-                    h = _digital_spike_op(op, h)
+                    h = spike_op(op, h)
                 if coding == "latency":            # a row that has spiked stays driven
                     latches[k] = h if latches[k] is None else np.where(h != 0, h, latches[k])
                     h = latches[k]
-                new.append(state.step(h, noise_model, account, noise))
+                new.append(state.step(h, t, steps, noise_model, account, noise))
             emitted = new
             time_s += account.step_done()
         for k, e in enumerate(emitted):
             counts[k + 1] += np.abs(e)
-        if raster is not None:
+            if trains is not None:
+                trains[k + 1][:, t] = e.reshape(batch, -1)
+        if raster is not None and membrane is not None:
             raster[0].append(np.abs(spikes_in[t][0]).ravel() if t < steps
-                             else np.zeros(x[0].size, np.int8))
+                             else np.zeros(zeros_in[0].size, np.int8))
             for k, e in enumerate(emitted):
                 raster[k + 1].append(np.abs(e[0]).ravel())
+                st = stages[k][1]
+                membrane[k].append((st.v[0] / st.theta[0]).ravel())
         last = stages[-1][1]
         value = last.readout().reshape(batch, -1)
         if readout == "count":
@@ -354,16 +395,9 @@ def _run_chunk(program: ProgramPlan, x: np.ndarray, coding: str, steps: int, rea
         synaptic_events_per_inference=account.events,
         energy_per_inference_j=account.energy, latency_s=time_s, steps=steps, steps_run=n_run,
         coding=coding,
-        raster=None if raster is None else [np.stack(r) for r in raster])
-
-
-def _digital_spike_op(layer, h):
-    """Max-pooling of spike maps (an OR over the window) and flattening."""
-    if isinstance(layer, Flatten):
-        return h.reshape(len(h), -1)
-    if isinstance(layer, MaxPool2d):
-        return layer.forward_float(np.abs(h).astype(np.float32)).astype(np.int8)
-    raise ValueError(f"no spiking form for {type(layer).__name__}")
+        raster=None if raster is None else [np.stack(r) for r in raster],
+        membrane=None if membrane is None else [np.stack(m) for m in membrane],
+        spikes=trains)
 
 
 def encode(x: np.ndarray, coding: str, steps: int, x_max: float,

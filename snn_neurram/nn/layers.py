@@ -41,7 +41,8 @@ from numpy.typing import ArrayLike
 from .._checks import as_finite_array, check_choice, check_int, check_range
 
 __all__ = ["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",
-           "ACTIVATIONS", "activation_fn", "im2col", "layer_from_dict", "check_layer"]
+           "ACTIVATIONS", "activation_fn", "im2col", "layer_from_dict", "check_layer",
+           "LAYER_TYPES"]
 
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 
@@ -352,9 +353,16 @@ def check_layer(layer: Any, name: str = "layer") -> Any:
     return layer
 
 
+#: Builders of :func:`layer_from_dict` for layer types defined in other modules, by type name
+#: (:mod:`snn_neurram.nn.spiking` adds its layers).
+LAYER_TYPES: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+
 def layer_from_dict(d: dict[str, Any]) -> Any:
     """Rebuild a layer (or container) from :meth:`to_dict` output."""
     kind = d["type"]
+    if kind in LAYER_TYPES:
+        return LAYER_TYPES[kind](d)
     if kind == "Dense":
         return Dense(d["W"], d["b"], d["activation"], d["clip"], d["name"], d.get("x_max"))
     if kind == "Conv2d":
