@@ -141,7 +141,7 @@ def test_counter_generator_moments():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(v_read=0.0), r"v_read must be in \(0"),
     (dict(c_ratio=1.5), r"c_ratio must be in \(0, 1\]"),
-    (dict(leak=1.0), r"leak must be in \[0, 1\)"),
+    (dict(leak=1.5), r"leak must be in \[0, 1\]"),
     (dict(adc="flash"), "adc must be one of"),
     (dict(pulse_multiplier=0), "pulse_multiplier must be an integer"),
 ])

@@ -69,7 +69,8 @@ class NeuronConfig:
         Largest |integrated voltage - V_ref| before the integrator saturates, 0.8 V (assumption,
         1.8 V supply).
     leak : float
-        Fraction of the integrated voltage lost per cycle, in [0, 1). Default 0.
+        Fraction of the integrated voltage lost per cycle, in [0, 1]. Default 0; 1 clears the
+        integrator every cycle (a spiking neuron without memory: a threshold unit).
     adc : {"sar", "unary"}
         Magnitude conversion: binary search (up to 8 bits) or unary count (up to 128 steps).
     max_phase_bits : int
@@ -116,7 +117,7 @@ class NeuronConfig:
             "pulse_multiplier": check_int(self.pulse_multiplier, "pulse_multiplier", 1, 1024),
             "adc_lsb": check_range(self.adc_lsb, "adc_lsb", 0.0, None, lo_open=True, unit="volt"),
             "v_swing": check_range(self.v_swing, "v_swing", 0.0, None, lo_open=True, unit="volt"),
-            "leak": check_range(self.leak, "leak", 0.0, 1.0, hi_open=True),
+            "leak": check_range(self.leak, "leak", 0.0, 1.0),
             "max_phase_bits": check_int(self.max_phase_bits, "max_phase_bits", 1, 8),
             "noise_scale": check_range(self.noise_scale, "noise_scale", 0.0, None, lo_open=True),
             "threshold": check_range(self.threshold, "threshold", 0.0, None, lo_open=True,
