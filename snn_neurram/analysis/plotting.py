@@ -158,14 +158,16 @@ def energy_figure(acc: dict[str, Any], path: str, title: str | None = None) -> s
 def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset: str,
                       path: str) -> str:
     """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
-    over its time steps."""
+    over its time steps (whiskers: 95 % interval over chips, where the rows have one)."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        key = "ANN (bit-serial)" if r["mode"] == "ann" else f"SNN, {r['coding']} coding"
+        key = ("ANN (bit-serial)" if r["mode"] == "ann" else
+               f"SNN trained, {r['coding']} coding" if r["mode"] == "snn_trained" else
+               f"SNN converted, {r['coding']} coding")
         groups.setdefault(key, []).append(r)
     for ax, field, scale, label in ((axes[0], "latency_us", 1.0,
                                      "latency per inference (us, chip time)"),
@@ -173,7 +175,11 @@ def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset
         for key, rs in groups.items():
             xs = [r[field] * scale for r in rs]
             ys = [100 * r["accuracy"] for r in rs]
-            ax.plot(xs, ys, "o-", label=key)
+            line, = ax.plot(xs, ys, "o-", label=key)
+            ci = [r.get("accuracy_summary", {}).get("ci95") for r in rs]
+            if all(c is not None for c in ci):        # 95 % interval over chips
+                err = np.abs(np.array([[100 * c[0], 100 * c[1]] for c in ci]).T - ys)
+                ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor=line.get_color(), capsize=2)
             for r, xv, yv in zip(rs, xs, ys):
                 tag = f"{r['in_bits']}b" if r["mode"] == "ann" else f"T={r['steps']}"
                 ax.annotate(tag, (xv, yv), fontsize=7, xytext=(3, 3),
@@ -210,6 +216,30 @@ def raster_figure(result: Any, path: str, max_neurons: int = 128) -> str:
     axes[-1].set_xlabel("time step (neuron cycle)")
     axes[0].set_title(f"{result.coding} coding, {result.steps} steps: spikes of one input",
                       fontsize=10)
+    return save_figure(fig, path)
+
+
+def membrane_figure(result: Any, path: str, neurons: int = 6) -> str:
+    """Membrane traces (membrane / threshold after every step) of the first ``neurons`` neurons
+    of every spiking layer for one input, with the threshold and the neurons' spikes (an
+    SNNResult recorded with ``record_raster``)."""
+    if result.membrane is None:
+        raise ValueError("the result has no membrane traces: run with record_raster=True")
+    plt = _pyplot()
+    n = len(result.membrane)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.0 * n + 0.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    names = result.layer_names[1:]
+    for ax, trace, spikes, name in zip(axes, result.membrane, result.raster[1:], names):
+        for j in range(min(neurons, trace.shape[1])):
+            line, = ax.plot(trace[:, j], lw=1, label=f"neuron {j}")
+            t = np.nonzero(spikes[:, j])[0]
+            ax.plot(t, np.full(len(t), 1.05), "|", ms=6, color=line.get_color())
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_ylabel(f"{name}\nv / threshold", fontsize=8)
+        ax.legend(fontsize=6, ncol=min(neurons, 6), loc="lower left")
+    axes[-1].set_xlabel("time step (neuron cycle)")
+    axes[0].set_title("membranes of one input (ticks: spikes; dashed: threshold)", fontsize=10)
     return save_figure(fig, path)
 
 

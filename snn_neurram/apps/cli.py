@@ -316,7 +316,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"snn-neurram compare: {args.model} on {args.dataset}")
     result = run_comparison(dataset=args.dataset, model=args.model, steps=args.steps,
                             ann_bits=args.ann_bits, out_bits=args.out_bits, seed=args.seed,
-                            out_dir=args.out, test_samples=args.test_samples, folder=args.data)
+                            out_dir=args.out, test_samples=args.test_samples, folder=args.data,
+                            chips=args.chips, trained_steps=args.trained_steps,
+                            trained=not args.no_trained)
     print(f"float software accuracy {100 * result['float_accuracy']:.2f} %")
     return _finish(result, args)
 
@@ -426,6 +428,14 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    help="ANN output bits in [1, 8] (default: %(default)s)")
     p.add_argument("--test-samples", metavar="N", type=_positive_int("test_samples"),
                    help="use only the first N >= 1 test inputs (default: all)")
+    p.add_argument("--chips", type=_int_range("chips", 1, MAX_CHIPS), default=3,
+                   help=f"chips (seeds seed, seed+1, ...) in [1, {MAX_CHIPS}] "
+                   "(default: %(default)s)")
+    p.add_argument("--trained-steps", type=_int_list("trained_steps", 1, MAX_STEPS, "8,16"),
+                   default=[8, 16], help="time steps of the surrogate-gradient-trained SNN, "
+                   "comma-separated; it is trained at the largest (default: 8,16)")
+    p.add_argument("--no-trained", action="store_true",
+                   help="leave out the trained SNN (it needs PyTorch)")
     p.add_argument("--seed", type=_seed(), default=0, help=seed_help)
     p.add_argument("--out", type=_out_folder("out"), default="snn_neurram_compare",
                    help="folder for figures, created if needed (default: %(default)s)")

@@ -1,9 +1,11 @@
 """``snn-neurram compare``: spiking against multi-bit (rate-coded) inference on the chip.
 
-One trained network, one compiled chip; the test set runs in ANN mode at several input bit
-widths and in SNN mode with each input coding at several numbers of time steps. Every run
-reports accuracy, latency in chip time, energy per inference (the energy model of
-:mod:`snn_neurram.energy`), spikes and synaptic events per inference.
+One ReLU network trained with scikit-learn runs in ANN mode at several input bit widths and,
+converted, in SNN mode with each input coding at several numbers of time steps; a spiking
+network trained with surrogate gradients (PyTorch) runs natively. Every configuration runs on
+several chips (seeds) and reports its accuracy over them (mean, 95 % interval, worst and best
+chip), its software accuracy, latency in chip time, energy per inference (the energy model of
+:mod:`snn_neurram.physics.energy`), spikes and synaptic events per inference.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..hw.chip import Chip
 from ..program import compile as compile_model
 from .datasets import load_dataset
 from ..analysis.energy import program_account
+from ..compiler.native import simulate_float
 from ..nn.layers import Dense, Sequential
 
 if TYPE_CHECKING:
@@ -49,10 +52,21 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                    ann_bits: Sequence[int] = (1, 2, 3, 4), out_bits: int = 4,
                    codings: Sequence[str] = ("rate", "latency"), seed: int = 0,
                    out_dir: str = "snn_neurram_compare", test_samples: int | None = None,
-                   folder: str | None = None,
+                   folder: str | None = None, chips: int = 3,
+                   trained_steps: Sequence[int] = (8, 16), trained: bool = True,
                    log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Run the comparison; returns a dict with ``rows`` (one per run) and figure paths."""
-    from ..analysis.plotting import comparison_figure, raster_figure
+    """Run the comparison over ``chips`` chips (seeds ``seed`` ... ``seed + chips - 1``);
+    returns a dict with ``rows`` (one per configuration, accuracy summarised over the chips)
+    and figure paths.
+
+    Rows: the ReLU MLP in multi-bit ANN mode (``ann_bits``), the same MLP converted to a
+    spiking network (``codings`` x ``steps``), and -- with PyTorch installed and ``trained`` --
+    a spiking MLP trained with surrogate gradients (:mod:`snn_neurram.training.snn`), rate
+    coded over each of ``trained_steps``; its software accuracy is measured on the very spike
+    trains the chips get.
+    """
+    from ..analysis.plotting import comparison_figure, membrane_figure, raster_figure
+    from ..analysis.stats import summarize
 
     check_choice(model, "model", ("mlp",))
     t0 = time.perf_counter()
@@ -65,43 +79,105 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                     max_iter=600 if dataset == "digits" else 40,
                     samples=None if dataset == "digits" else 30000)
     float_acc = float(np.mean(net.forward_float(X_te).argmax(1) == y_te))
-    program = compile_model(net, Chip(seed=seed), calibration=X_tr, seed=seed)
+    snn, snn_info = (_trained_snn(dataset, X_tr, y_tr, max(trained_steps), seed, log)
+                     if trained else (None, {"skipped": "not asked for (trained=False)"}))
+    trains: dict[int, np.ndarray] = {}
+    software: dict[tuple[str, str, int | None, int | None], float] = {}
+    if snn is not None:
+        for T in trained_steps:
+            rng = np.random.default_rng([seed, T, 7])
+            trains[T] = (rng.random((len(X_te), T) + X_te.shape[1:]) <
+                         np.clip(X_te, 0, 1)[:, None]).astype(np.int8)
+            ref = simulate_float(snn, np.moveaxis(trains[T], 1, 0))
+            software[("snn_trained", "rate", None, T)] = float(np.mean(ref.predictions == y_te))
+    per: dict[tuple[str, str, int | None, int | None], list[dict[str, float]]] = {}
+    shown: dict[str, Any] = {}
+    for c in range(chips):
+        log(f"chip {c + 1}/{chips} (seed {seed + c}):")
+        program = compile_model(net, Chip(seed=seed + c), calibration=X_tr, seed=seed)
+        for bits in ann_bits:
+            y = cast(np.ndarray, program.run(X_te, in_bits=bits, out_bits=out_bits,
+                                             progress=False))
+            acc = program_account(program, bits, out_bits)
+            _add(per, ("ann", "bit-serial", bits, None), log, {
+                "accuracy": float(np.mean(y.argmax(1) == y_te)),
+                "latency_us": 1e6 * acc["latency_per_inference_s"],
+                "energy_uj": 1e6 * acc["energy_per_inference_j"], "spikes": 0.0,
+                "synaptic_events": acc["synaptic_events_per_inference"]})
+        for coding in codings:
+            for T in steps:
+                record = c == 0 and coding == "rate" and T == 64
+                r = cast("SNNResult", program.run(X_te, mode="snn", coding=coding, steps=T,
+                                                  seed=seed, record_raster=record))
+                if record:
+                    shown["converted"] = r
+                _add(per, ("snn", coding, None, T), log, _snn_metrics(r, y_te))
+        if snn is not None:
+            sprog = compile_model(snn, Chip(seed=seed + c), calibration=X_tr, seed=seed)
+            for T in trained_steps:
+                record = c == 0 and T == max(trained_steps)
+                r = cast("SNNResult", sprog.run(trains[T], mode="snn", coding="spikes",
+                                                seed=seed, record_raster=record))
+                if record:
+                    shown["trained"] = r
+                _add(per, ("snn_trained", "rate", None, T), log, _snn_metrics(r, y_te))
     rows = []
-    for bits in ann_bits:
-        y = cast(np.ndarray, program.run(X_te, in_bits=bits, out_bits=out_bits, progress=False))
-        acc = program_account(program, bits, out_bits)
-        rows.append({"mode": "ann", "coding": "bit-serial", "in_bits": bits, "steps": None,
-                     "accuracy": float(np.mean(y.argmax(1) == y_te)),
-                     "latency_us": 1e6 * acc["latency_per_inference_s"],
-                     "energy_uj": 1e6 * acc["energy_per_inference_j"], "spikes": 0.0,
-                     "synaptic_events": acc["synaptic_events_per_inference"]})
-        log(_row_text(rows[-1]))
-    raster = None
-    for coding in codings:
-        for T in steps:
-            r = cast("SNNResult", program.run(X_te, mode="snn", coding=coding, steps=T, seed=seed,
-                                              record_raster=(coding == "rate" and T == 64)))
-            if r.raster is not None:
-                raster = r
-            rows.append({"mode": "snn", "coding": coding, "in_bits": None, "steps": T,
-                         "accuracy": float(np.mean(r.predictions == y_te)),
-                         "latency_us": 1e6 * r.latency_s,
-                         "energy_uj": 1e6 * r.energy_per_inference_j,
-                         "spikes": r.spikes_per_inference,
-                         "synaptic_events": r.synaptic_events_per_inference})
-            log(_row_text(rows[-1]))
+    for key, runs in per.items():
+        mode, coding, bits, T = key
+        acc = np.array([[r["accuracy"]] for r in runs])
+        row: dict[str, Any] = {"mode": mode, "coding": coding, "in_bits": bits, "steps": T,
+                               "software_accuracy": software.get(key, float_acc),
+                               "accuracy": float(acc.mean()),
+                               "accuracy_summary": summarize(acc, len(y_te))}
+        for name in ("latency_us", "energy_uj", "spikes", "synaptic_events"):
+            row[name] = float(np.mean([r[name] for r in runs]))
+        rows.append(row)
+    log("over the chips:")
+    for row in rows:
+        log(_row_text(row))
     os.makedirs(out_dir, exist_ok=True)
     figures = {"accuracy": comparison_figure(rows, float_acc, dataset,
                                              os.path.join(out_dir, f"compare_{dataset}.png"))}
-    if raster is not None:
-        figures["raster"] = raster_figure(raster, os.path.join(out_dir, f"raster_{dataset}.png"))
+    for name, r in shown.items():
+        figures[f"raster_{name}"] = raster_figure(
+            r, os.path.join(out_dir, f"raster_{name}_{dataset}.png"))
+        figures[f"membrane_{name}"] = membrane_figure(
+            r, os.path.join(out_dir, f"membrane_{name}_{dataset}.png"))
     return {"dataset": dataset, "model": net.name, "float_accuracy": float_acc,
+            "trained_snn": snn_info, "chips": chips, "chip_seeds": list(range(seed, seed + chips)),
             "test_samples": len(y_te), "out_bits": out_bits, "rows": rows, "figures": figures,
             "seconds": time.perf_counter() - t0}
 
 
+def _snn_metrics(r: SNNResult, y: np.ndarray) -> dict[str, float]:
+    return {"accuracy": float(np.mean(r.predictions == y)), "latency_us": 1e6 * r.latency_s,
+            "energy_uj": 1e6 * r.energy_per_inference_j, "spikes": r.spikes_per_inference,
+            "synaptic_events": r.synaptic_events_per_inference}
+
+
+def _add(per, key, log, metrics):
+    per.setdefault(key, []).append(metrics)
+    log(_row_text(dict(zip(("mode", "coding", "in_bits", "steps"), key), **metrics)))
+
+
+def _trained_snn(dataset: str, X: np.ndarray, y: np.ndarray, steps: int, seed: int,
+                 log: Callable[[str], Any]) -> tuple[Sequential | None, dict[str, Any]]:
+    """The spiking MLP trained with surrogate gradients for this comparison, or None (and why)
+    without PyTorch."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        hint = "needs PyTorch: pip install 'snn_neurram[train]'"
+        log(f"trained SNN skipped: {hint}")
+        return None, {"skipped": hint}
+    from .snn_models import train_snn_for
+
+    return train_snn_for(dataset, X, y, steps, seed, log)
+
+
 def _row_text(r):
-    what = f"ann {r['in_bits']}-bit" if r["mode"] == "ann" else f"snn {r['coding']} T={r['steps']}"
+    what = (f"ann {r['in_bits']}-bit" if r["mode"] == "ann" else
+            f"{'trained ' if r['mode'] == 'snn_trained' else ''}snn {r['coding']} T={r['steps']}")
     return (f"  {what:<20s} accuracy {100 * r['accuracy']:6.2f} %  latency "
             f"{r['latency_us']:9.1f} us  energy {r['energy_uj']:9.4f} uJ  spikes "
             f"{r['spikes']:9.0f}  synaptic events {r['synaptic_events']:11.0f}")

@@ -9,9 +9,19 @@
     acc = evaluate(net, X_test, y_test, eta=0.15, draws=5)              # weight-noise sweep
     trained = export(net)        # layers.Sequential, clips and input ranges set for the compiler
 
+Native spiking networks (:mod:`snn_neurram.nn.spiking`) train with surrogate gradients::
+
+    from snn_neurram.training import SpikingNet, train_snn, evaluate_snn, export_snn
+
+    net = SpikingNet.mlp([64, 128, 10], beta=0.9, threshold=1.0, reset="subtract")
+    train_snn(net, X_train, y_train, steps=16, coding="rate", epochs=30, checkpoint="snn.pt")
+    acc = evaluate_snn(net, X_test, y_test, steps=16, coding="rate")
+    model = export_snn(net)      # SpikingDense / SpikingConv2d layers for snn_neurram.compile
+
 Modules: :mod:`~.spread` (numpy: the weight spread that RRAM storage causes), :mod:`~.quant`
 (straight-through quantisers), :mod:`~.net` (:class:`QuantNet`, :func:`export`), :mod:`~.loop`
-(:func:`train`, :func:`evaluate`, :func:`evaluate_draws`).
+(:func:`train`, :func:`evaluate`, :func:`evaluate_draws`), :mod:`~.snn` (:class:`SpikingNet`,
+:func:`train_snn`, :func:`evaluate_snn`, :func:`export_snn`, :func:`encode_inputs`).
 
 Importing this package does not import PyTorch: :func:`weight_noise_sigma` works without it; the
 other names import their modules (and PyTorch) on first use, and raise ImportError with the
@@ -23,12 +33,14 @@ import importlib
 from .spread import conductance_sigma, weight_noise_sigma
 
 __all__ = ["QuantNet", "train", "evaluate", "evaluate_draws", "export", "load_checkpoint",
-           "weight_noise_sigma", "conductance_sigma"]
+           "weight_noise_sigma", "conductance_sigma", "SpikingNet", "train_snn", "evaluate_snn",
+           "export_snn", "encode_inputs"]
 
 TORCH_HINT = ("snn_neurram.training needs PyTorch: pip install 'snn_neurram[train]' "
               "(torch==2.13.0, CPU build)")
 _LAZY = {"QuantNet": "net", "export": "net", "train": "loop", "evaluate": "loop",
-         "evaluate_draws": "loop", "load_checkpoint": "loop"}
+         "evaluate_draws": "loop", "load_checkpoint": "loop", "SpikingNet": "snn",
+         "train_snn": "snn", "evaluate_snn": "snn", "export_snn": "snn", "encode_inputs": "snn"}
 
 
 def __getattr__(name):
