@@ -118,13 +118,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return torch.load(os.fspath(path), weights_only=True)
 
 
-def _save_checkpoint(path, state):
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write a training state (tensors and plain values) to ``path`` atomically."""
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _check_config(saved, config, path):
+def check_config(saved: dict[str, Any], config: dict[str, Any], path: Any) -> None:
+    """ValueError unless a checkpoint's settings equal this call's, naming the first that
+    differs."""
     for key in sorted(set(saved) | set(config)):
         if saved.get(key, "<missing>") != config.get(key, "<missing>"):
             raise ValueError(f"checkpoint {path} was written with {key}={saved.get(key)!r} but "
@@ -241,7 +244,7 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
 
     if checkpoint is not None and resume and os.path.exists(checkpoint):
         ck = load_checkpoint(checkpoint)
-        _check_config(ck["config"], config, checkpoint)
+        check_config(ck["config"], config, checkpoint)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -289,7 +292,7 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
             history["seconds"].append(time.perf_counter() - t0)
             history["epochs_done"] = epoch + 1
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, {
+                save_checkpoint(checkpoint, {
                     "format": CHECKPOINT_FORMAT, "net": net.state_dict(),
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "epoch": epoch + 1, "history": history, "config": config,

@@ -55,7 +55,6 @@ spike trains (``"spikes"``: arrays (N, steps, ...) with entries in {-1, 0, 1}).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
@@ -71,7 +70,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
-from .._io import atomic_write_bytes
 from ..compiler.native import THRESHOLD_SWING, native_layers
 from ..compiler.tiling import COLS, PAIRS
 from ..nn.layers import Flatten, MaxPool2d, Sequential
@@ -79,7 +77,7 @@ from ..nn.spiking import LIF, RESETS, SpikingConv2d, SpikingDense
 from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
 from ..physics.mapping import conductance_pair, weight_scale
-from .loop import CHECKPOINT_FORMAT, LR_SCHEDULES, load_checkpoint
+from .loop import CHECKPOINT_FORMAT, LR_SCHEDULES, check_config, load_checkpoint, save_checkpoint
 from .spread import conductance_sigma, weight_noise_sigma
 
 __all__ = ["SpikingNet", "SpikingLayer", "train_snn", "evaluate_snn", "export_snn",
@@ -806,20 +804,6 @@ def evaluate_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16
 
 
 # ---------------------------------------------------------------------------- training
-def _save(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _check_same(saved: dict[str, Any], config: dict[str, Any], path: Any) -> None:
-    for key in sorted(set(saved) | set(config)):
-        if saved.get(key, "<missing>") != config.get(key, "<missing>"):
-            raise ValueError(f"checkpoint {path} was written with {key}={saved.get(key)!r} but "
-                             f"this call has {key}={config.get(key)!r}; pass resume=False or "
-                             f"another checkpoint path to start afresh")
-
-
 def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
               coding: str = "rate", epochs: int = 20, lr: float = 2e-3, batch_size: int = 64,
               noise: str | None = "device", eta: float = 0.15, weight_decay: float = 0.0,
@@ -922,7 +906,7 @@ def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
                                "seconds": [], "epochs_done": 0}
     if checkpoint is not None and resume and os.path.exists(checkpoint):
         ck = load_checkpoint(checkpoint)
-        _check_same(ck["config"], config, checkpoint)
+        check_config(ck["config"], config, checkpoint)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -963,7 +947,7 @@ def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
             history["seconds"].append(time.perf_counter() - t0)
             history["epochs_done"] = epoch + 1
             if checkpoint is not None:
-                _save(checkpoint, {
+                save_checkpoint(checkpoint, {
                     "format": CHECKPOINT_FORMAT, "kind": "SpikingNet", "net": net.state_dict(),
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "epoch": epoch + 1, "history": history, "config": config,

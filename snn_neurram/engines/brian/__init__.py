@@ -3,12 +3,15 @@
 ``NeuRRAMNeurons`` (a ``NeuronGroup``), ``RRAMSynapses`` and ``TransposableSynapses`` (``Synapses``)
 drop into any Brian2 ``Network`` with monitors, ``PoissonGroup``, ``SpikeGeneratorGroup`` and
 ``TimedArray`` inputs. ``from_core`` turns a programmed :class:`snn_neurram.Core` into these
-objects. Importing this module imports Brian2.
+objects. ``run_snn_brian`` runs a compiled spiking program (``build_snn_brian``: builds it as an
+``SNNCircuit``). Importing this module imports Brian2.
 """
 
 from .builder import CoreCircuit, bit_serial_pulses, from_core
 from .neurons import MODES, NeuRRAMNeurons
+from .snn_builder import SNNCircuit, build_snn_brian, run_snn_brian
 from .synapses import RRAMSynapses, TransposableSynapses, program_pairs
 
 __all__ = ["NeuRRAMNeurons", "RRAMSynapses", "TransposableSynapses", "from_core", "CoreCircuit",
-           "bit_serial_pulses", "program_pairs", "MODES"]
+           "bit_serial_pulses", "program_pairs", "MODES", "run_snn_brian", "build_snn_brian",
+           "SNNCircuit"]

@@ -35,11 +35,20 @@ from ..._checks import check_choice, check_int
 from ...hw.core import LineLoads
 from ...physics.neuron import NeuronConfig, adc_levels
 
-__all__ = ["NeuRRAMNeurons", "MODES"]
+__all__ = ["NeuRRAMNeurons", "MODES", "signed_adc_code"]
 
 #: Integer code of each activation mode (the value of the shared variable ``mode``).
 MODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "stochastic_binary": 4, "lif": 5,
          "binary": 6}
+
+
+
+def signed_adc_code(x: str, levels: str) -> str:
+    """Brian2 expression of the signed ADC code of ``x`` (a voltage in LSB units) with
+    ``levels`` magnitude levels: (2 [x >= 0] - 1) (clip(floor(|x|) + 1, 1, L) - 1/2), the code
+    of :func:`snn_neurram.physics.neuron.adc_convert` (``signed=True``)."""
+    return f"(2 * int({x} >= 0) - 1) * (clip(floor(abs({x})) + 1, 1, {levels}) - 0.5)"
+
 
 _LINE_VARS = """
 {p}num{s} : siemens            # sum u G of the graded inputs (summed by synapses)
@@ -105,7 +114,7 @@ _READOUT = """
 is_last = int((cycle % window) == window - 1)
 vc = v / adc_lsb
 ypre = vc * unit
-code_lin = (2 * int(vc >= 0) - 1) * (clip(floor(abs(vc)) + 1, 1, levels) - 0.5)
+code_lin = """ + signed_adc_code("vc", "levels") + """
 code_relu = clip(floor(vc + 0.5), 0, levels)
 t_tanh = tanh(ypre) * levels
 u_rand = clip(rand(), 1e-12, 1 - 1e-12)

@@ -1,136 +1,314 @@
-"""A converted spiking network of a compiled program as Brian2 objects (the Brian2 engine of
-``mode="snn"``).
+"""A compiled spiking program as Brian2 objects: the Brian2 engine of ``mode="snn"``.
 
-Every weighted layer becomes a :class:`NeuRRAMNeurons` group in ``lif`` mode with the chip's
-neuron design (leak, reset, refractory cycles) and the thresholds of the conversion
-(:mod:`snn_neurram.compiler.conversion`), as the batch engine runs them; its programmed block
-becomes :class:`RRAMSynapses` with spike inputs carrying the block's conductances unchanged, the
-bias rows a second set fed by a generator that spikes every step, and the block's columns keep the
-load of every other cell of the core. A batch runs as independent copies of the network in one
-Brian2 run. The input spikes are those of the batch engine's encoder with the same seed, so both
-engines see the same spikes; with read noise off their spike trains are identical.
+:func:`build_snn_brian` turns any program the batch spiking engine
+(:mod:`snn_neurram.engines.spiking`) runs -- a converted network or a native one
+(:mod:`snn_neurram.nn.spiking`): Dense and Conv2d layers over any number of row and column
+segments, max-pooling and flattening between them, recurrent layers, the native layers' gating
+windows, and every coding ("rate", "regular", "latency", "spikes") -- into a Brian2 ``Network``;
+:func:`run_snn_brian` builds, runs and reads it like the batch engine's ``run_snn``.
 
-Supported: Dense layers of one row segment and one column segment each (an MLP whose layers fit a
-core, as the digits MLP); the batch engine runs everything else.
+- Weighted layers: :class:`~snn_neurram.engines.brian.snn_layers.SpikingLayerGroup` (one neuron
+  per output, per output pixel for a convolution), their programmed cells as ``Synapses`` with
+  spike inputs, one per row segment and source of rows, carrying each pair's conductances
+  unchanged (convolutions unrolled: one set of columns per output pixel). A layer of one row
+  segment integrates in analog neurons; a layer of several adds its segments' 8-bit partial sums
+  into a digital membrane, as the batch engine does.
+- Between layers: flattening is free (neuron indices are C-major), max-pooling is an OR in a
+  :class:`~snn_neurram.engines.brian.snn_layers.SpikeRelay` that fires in the same step; latency
+  coding latches rows through the same relays (latched input rows are precomputed).
+- Recurrent layers: synapses from the layer to itself (its spikes of one step drive its rows in
+  the next), after the input's rows, as the matrix vstack([W, W_rec]) is tiled.
+- Time line: one Brian2 step is one chip cycle; spikes of step t are integrated in step t + 1;
+  the run lasts ``steps + layers`` steps; a native layer k integrates only in steps
+  k + 1 ... k + steps.
+
+A batch runs as independent copies of the network in one Brian2 run. The input spikes are the
+batch engine's encoder's with the same ``seed`` (its first chunk: the engines agree when the
+batch fits one chunk of the batch engine). Read noise is the per-cell read noise of
+:mod:`~snn_neurram.engines.brian.neurons`, exact in distribution for one cycle per step (a
+block whose operating point repeats pulses takes the averaged read of its cycles). With read noise
+off (``RRAMDevice(read_noise=False)``) and the chip in double precision, every layer's spike
+train equals the batch engine's spike for spike on the ``numpy`` target.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import brian2 as b2
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...compiler.conversion import snn_layers, spiking_plan
-from ...nn.layers import Dense
+from ..._checks import as_finite_array, check_choice, check_int
+from ...compiler.conversion import CODINGS, snn_layers, spiking_plan
+from ...compiler.native import spike_op
+from ...compiler.plan import ProgramPlan, as_plan
+from ...nn.layers import Conv2d, Dense, MaxPool2d
 from ...physics import encoding
-from ...compiler.plan import as_plan
 from ..results import SNNResult
-from .neurons import NeuRRAMNeurons
-from .synapses import RRAMSynapses
+from .snn_layers import (RELAY_ORDER, SpikeRelay, SpikingLayerGroup, layer_wiring, relay_pairs,
+                         spike_synapses)
 
-__all__ = ["run_snn_brian"]
+__all__ = ["run_snn_brian", "build_snn_brian", "SNNCircuit"]
 
 
-def _layer_plan(program, layers):
-    plans = []
-    for layer in layers:
-        if not isinstance(layer, Dense):
-            raise ValueError("the Brian2 spiking engine runs networks of Dense layers "
-                             f"(got {type(layer).__name__}); use the batch engine")
-        plan = program.plan_of(layer)
-        if len(plan.blocks) != 1:
-            raise ValueError(f"layer {plan.name} spans {len(plan.blocks)} blocks; the Brian2 "
-                             "spiking engine needs every layer on one block")
-        plans.append(plan)
-    return plans
+def _input_spikes(program: ProgramPlan, x: np.ndarray, coding: str, steps: int,
+                  x_max: float, seed: int | None) -> tuple[np.ndarray, int]:
+    """Input spikes (steps, batch) + input shape, int8, as the batch engine draws them."""
+    if coding == "spikes":
+        if x.ndim < 3:
+            raise ValueError(f"with coding='spikes', x must be spike trains of shape (batch, "
+                             f"steps, ...) (got {x.shape})")
+        if not np.isin(x, (-1, 0, 1)).all():
+            raise ValueError("with coding='spikes', x must hold spikes: values -1, 0 or 1")
+        steps = check_int(x.shape[1], "x.shape[1] (steps)", 1, 100000)
+        return np.moveaxis(x, 1, 0).astype(np.int8), steps
+    steps = check_int(steps, "steps", 1, 100000)
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
+    rng = program.chip.rng(seed, "encoder")
+    if coding == "rate":
+        return encoding.poisson(x, steps, rng, x_max), steps
+    if coding == "regular":
+        return encoding.regular(x, steps, x_max), steps
+    return encoding.latency(x, steps, x_max), steps
+
+
+def _drive(spikes_in: np.ndarray, ops: list[Any], n_run: int, latch: bool) -> np.ndarray:
+    """What the first layer's rows receive, (n_run - 1, batch, n): the input spikes after the
+    digital operations before it, latched (latency coding) -- row pulses of step t are
+    integrated in step t + 1."""
+    steps, batch = spikes_in.shape[:2]
+    h = spikes_in.reshape((steps * batch,) + spikes_in.shape[2:])
+    for op in ops:
+        h = spike_op(op, h)
+    h = h.reshape(steps, batch, -1)
+    out = np.zeros((n_run - 1,) + h.shape[1:], np.int8)
+    out[:min(steps, n_run - 1)] = h[:n_run - 1]
+    if latch:
+        for t in range(1, n_run - 1):
+            out[t] = np.where(out[t] != 0, out[t], out[t - 1])
+    return out
+
+
+class SNNCircuit:
+    """A compiled spiking program and a batch of inputs as one Brian2 network (see the module
+    documentation). :meth:`run` runs it, :meth:`result` reads it as an :class:`SNNResult`.
+
+    Attributes
+    ----------
+    network : brian2.Network
+    groups : list of SpikingLayerGroup
+        One per weighted layer (``batch`` copies of its neurons).
+    synapses : list of brian2.Synapses
+    n_synapses : int
+        Synapses of all copies (relays included).
+    steps_run : int
+    build_seconds : float
+    """
+
+    def __init__(self, program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
+                 readout: str = "membrane", seed: int | None = 0) -> None:
+        t0 = time.perf_counter()
+        program = as_plan(program)
+        check_choice(coding, "coding", CODINGS)
+        check_choice(readout, "readout", ("membrane", "count"))
+        x = as_finite_array(x, "x")
+        layers = snn_layers(program.model)
+        weighted = [l for l in layers if isinstance(l, (Dense, Conv2d))]
+        spikes_in, steps = _input_spikes(program, x, coding, steps,
+                                         program.plan_of(weighted[0]).x_max, seed)
+        batch = spikes_in.shape[1]
+        if batch == 0:
+            raise ValueError("x holds no inputs")
+        in_shape = tuple(spikes_in.shape[2:])
+        try:
+            program.model.output_shape(in_shape)
+        except ValueError as exc:
+            raise ValueError(f"x has inputs of shape {in_shape}, which the model does "
+                             f"not take: {exc}") from None
+        # stages: the digital operations before each weighted layer, its input and output shapes
+        stages: list[tuple[list[Any], Any, tuple[int, ...], tuple[int, ...]]] = []
+        ops: list[Any] = []
+        shape = in_shape
+        for layer in layers:
+            out = tuple(layer.output_shape(shape))
+            if isinstance(layer, (Dense, Conv2d)):
+                stages.append((ops, layer, shape, out))
+                ops = []
+            else:
+                ops.append(layer)
+            shape = out
+        n_run = steps + len(stages)
+        dev = program.chip.device
+        noisy = bool(dev.read_noise and dev.read_noise_sigma > 0)
+        sigma = dev.read_noise_sigma if noisy else 0.0
+        dt = b2.defaultclock.dt
+        latency = coding == "latency"
+        objects: list[Any] = []
+        synapses: list[Any] = []
+        # the first layer's rows: spike generators, positive and negative pulses apart
+        drive = _drive(spikes_in, stages[0][0], n_run, latency)
+        n_h = drive.shape[2]
+        sources: list[tuple[Any, int, int | None]] = []
+        for sign, tag in ((1, "pos"), (-1, "neg")):
+            t_idx, c_idx, i_idx = np.nonzero(drive == sign)
+            if sign < 0 and not len(t_idx):
+                continue
+            gen = b2.SpikeGeneratorGroup(batch * n_h, c_idx * n_h + i_idx, t_idx * dt,
+                                         name=f"snn_in_{tag}")
+            objects.append(gen)
+            sources.append((gen, sign, None))
+        groups: list[SpikingLayerGroup] = []
+        monitors: list[Any] = []
+        thetas: list[np.ndarray] = []
+        # fixed names keep the generated code identical from run to run, so that compiled code
+        # objects (cython) are reused
+        for k, (pre_ops, layer, shape_in, shape_out) in enumerate(stages):
+            if k > 0:
+                sources = self._relay(pre_ops, stages[k - 1][3], groups[-1], batch, latency,
+                                      k, objects, synapses)
+            sp = spiking_plan(program, layer, k == len(stages) - 1, readout, coding, steps)
+            wiring = layer_wiring(program, sp, batch, shape_in, shape_out, noisy)
+            if noisy:
+                for name in wiring.neuron:
+                    if name.startswith("sig"):
+                        wiring.neuron[name] = wiring.neuron[name] * sigma
+            t_on, t_off = (k + 1, k + steps) if sp.native else (1, n_run - 1)
+            group = SpikingLayerGroup(wiring, sp, t_on, t_off, noisy, name=f"snn_layer{k}")
+            objects.append(group)
+            for w_i, wire in enumerate(wiring.wires):
+                srcs = sources if wire.source == "input" else [(group, 1, None)]
+                for src, sign, order in srcs:
+                    op = "+=" if sign > 0 else "-="
+                    if noisy:
+                        code = (f"num{wire.seg}_post {op} Gp - Gm\n"
+                                f"nvar{wire.seg}_post += Gp**2 + Gm**2\n"
+                                f"ncov{wire.seg}_post {op} Gp**2 - Gm**2")
+                        values = {"Gp": wire.gp, "Gm": wire.gm}
+                    else:
+                        code = f"num{wire.seg}_post {op} dG"
+                        values = {"dG": wire.gp - wire.gm}
+                    tag = "p" if sign > 0 else "n"
+                    syn = spike_synapses(src, group, wire.pre, wire.post, code, values,
+                                         name=f"snn_syn{k}_{w_i}{tag}", order=order)
+                    synapses.append(syn)
+                    objects.append(syn)
+                wire.pre = wire.post = wire.gp = wire.gm = np.zeros(0)     # free them early
+            mon = b2.SpikeMonitor(group, name=f"snn_spikes{k}")
+            objects.append(mon)
+            groups.append(group)
+            monitors.append(mon)
+            thetas.append(wiring.theta[:len(wiring.theta) // batch])
+        self.vmon = b2.StateMonitor(groups[-1], "v", record=True, when="end", name="snn_v")
+        objects.append(self.vmon)
+        self.network = b2.Network(*objects)
+        self.groups, self.monitors, self.synapses = groups, monitors, synapses
+        self.n_synapses = int(sum(len(s) for s in synapses))
+        self.steps, self.steps_run, self.batch = steps, n_run, batch
+        self.coding, self.readout = coding, readout
+        self.spikes_in = spikes_in
+        self.shapes = [in_shape] + [st[3] for st in stages]
+        self.names = ["input"] + [st[1].name for st in stages]
+        self.thetas = thetas
+        self.build_seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _relay(ops, shape, prev, batch, latency, k, objects, synapses):
+        """Sources of layer k's rows: the previous layer, or a relay that pools and latches."""
+        if not latency and not any(isinstance(op, MaxPool2d) for op in ops):
+            return [(prev, 1, None)]                 # flattening only: indices are unchanged
+        src, dst, n_relay = relay_pairs(ops, shape)
+        n_prev = int(np.prod(shape))
+        relay = SpikeRelay(batch * n_relay, latency, name=f"snn_relay{k}")
+        copies = np.arange(batch)[:, None]
+        syn = spike_synapses(prev, relay, (copies * n_prev + src).ravel(),
+                             (copies * n_relay + dst).ravel(), "hit_post = 1", {},
+                             name=f"snn_relaysyn{k}", order=RELAY_ORDER[0])
+        objects += [relay, syn]
+        synapses.append(syn)
+        return [(relay, 1, RELAY_ORDER[2])]
+
+    def run(self, steps: int | None = None) -> None:
+        """Run the network for ``steps`` steps (default: the whole run, ``steps_run``)."""
+        n = self.steps_run if steps is None else check_int(steps, "steps", 1, 10 ** 9)
+        self.network.run(n * b2.defaultclock.dt)
+
+    def trains(self) -> list[np.ndarray]:
+        """Spikes per layer, the input first: (batch, steps_run, n) int8 (the input's signed)."""
+        batch, n_run = self.batch, self.steps_run
+        dt = float(b2.defaultclock.dt)
+        s_in = self.spikes_in.reshape(self.steps, batch, -1)
+        first = np.zeros((batch, n_run, s_in.shape[2]), np.int8)
+        first[:, :self.steps] = s_in.transpose(1, 0, 2)
+        out = [first]
+        for mon, shape in zip(self.monitors, self.shapes[1:]):
+            n = int(np.prod(shape))
+            i = np.asarray(mon.i[:])
+            t = np.rint(np.asarray(mon.t_[:]) / dt).astype(int)
+            r = np.zeros((batch, n_run, n), np.int8)
+            r[i // n, t, i % n] = 1
+            out.append(r)
+        return out
+
+    def result(self, record_spikes: bool = False) -> SNNResult:
+        """The run as an :class:`SNNResult` (energy and latency are not accounted here: see the
+        batch engine)."""
+        batch = self.batch
+        trains = self.trains()
+        counts = [np.abs(tr).sum(axis=1).astype(np.int64).reshape((batch,) + tuple(sh))
+                  for tr, sh in zip(trains, self.shapes)]
+        n_out = len(self.thetas[-1])
+        v = np.asarray(self.vmon.v[:]).reshape(batch, n_out, -1).transpose(0, 2, 1)
+        read = v / self.thetas[-1]
+        if self.readout == "count":
+            read = read + np.cumsum(trains[-1], axis=1)
+        raster = [np.abs(trains[0])] + trains[1:]
+        return SNNResult(predictions=read[:, -1].argmax(axis=1), outputs=read[:, -1],
+                         readout=read, spike_counts=counts, layer_names=list(self.names),
+                         spikes_per_inference=sum(float(c.sum()) for c in counts) / batch,
+                         synaptic_events_per_inference=float("nan"),
+                         energy_per_inference_j=float("nan"), latency_s=float("nan"),
+                         steps=self.steps, steps_run=self.steps_run, coding=self.coding,
+                         raster=raster, spikes=trains if record_spikes else None)
+
+
+def build_snn_brian(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
+                    readout: str = "membrane", seed: int | None = 0,
+                    target: str | None = None) -> SNNCircuit:
+    """Build (not run) a compiled spiking program and a batch of inputs as Brian2 objects; see
+    :func:`run_snn_brian`."""
+    if target is not None:
+        b2.prefs.codegen.target = target
+    return SNNCircuit(program, x, coding, steps, readout=readout, seed=seed)
 
 
 def run_snn_brian(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *,
-                  readout: str = "membrane", seed: int | None = 0,
-                  target: str | None = None) -> SNNResult:
-    """Run a compiled MLP (a ChipProgram or its ProgramPlan) as a spiking network in Brian2;
-    returns an :class:`SNNResult` (energy and latency are not accounted here: see the batch
-    engine). The input spikes are the batch engine's for the same ``seed``."""
-    program = as_plan(program)
-    if target is not None:
-        b2.prefs.codegen.target = target
-    x = np.asarray(x, float)
-    layers = snn_layers(program.model)
-    weighted = [l for l in layers if isinstance(l, Dense)]
-    plans = _layer_plan(program, weighted)
-    batch = len(x)
-    rng = program.chip.rng(seed, "encoder")
-    x_flat = x.reshape(batch, -1)
-    enc = {"rate": lambda: encoding.poisson(x_flat, steps, rng, plans[0].x_max),
-           "regular": lambda: encoding.regular(x_flat, steps, plans[0].x_max)}
-    if coding not in enc:
-        raise ValueError("the Brian2 spiking engine runs coding='rate' or 'regular'")
-    spikes_in = enc[coding]()
-    n_run = steps + len(plans)
-    dt = b2.defaultclock.dt
-    t_idx, b_idx, i_idx = np.nonzero(spikes_in)
-    n_in = x_flat.shape[1]
-    # fixed names keep the generated code identical from run to run, so that compiled code
-    # objects (cython) are reused
-    src = b2.SpikeGeneratorGroup(batch * n_in, b_idx * n_in + i_idx, t_idx * dt, name="snn_in")
-    objects = [src]
-    groups, monitors = [], []
-    cores = program.chip.cores
-    dev = program.chip.device
-    sigma = dev.read_noise_sigma if dev.read_noise else 0.0
-    for k, (layer, plan) in enumerate(zip(weighted, plans)):
-        state = spiking_plan(program, layer, k == len(plans) - 1, readout, coding, steps)
-        blk = plan.blocks[0]
-        pl = blk.placements[0]
-        core = cores[pl.core]
-        b = core.blocks[pl.block]
-        gp_rows, gm_rows = core.pair_rows(b)
-        gp, gm = gp_rows[:, b.cols], gm_rows[:, b.cols]
-        cfg = state.neuron.replace(v_read=state.block_configs[0].v_read)
-        neurons = NeuRRAMNeurons(batch * plan.n_out, cfg, mode="lif", read_noise=sigma,
-                                 name=f"snn_layer{k}")
-        theta = np.tile(state.theta, batch) if state.fires else np.full(batch * plan.n_out, 1e9)
-        neurons.threshold = theta * b2.volt
-        syn = RRAMSynapses(src, neurons, conductances=(gp[:b.n_in], gm[:b.n_in]),
-                           device=dev, input="spikes", copies=batch, name=f"snn_syn{k}")
-        objects += [neurons, syn]
-        if b.n_bias_rows:
-            ids = np.repeat(np.arange(batch * b.n_bias_rows), n_run - 1)
-            times = np.tile(np.arange(n_run - 1), batch * b.n_bias_rows) * dt
-            bias = b2.SpikeGeneratorGroup(batch * b.n_bias_rows, ids, times, name=f"snn_bias{k}")
-            bsyn = RRAMSynapses(bias, neurons, conductances=(gp[b.n_in:], gm[b.n_in:]),
-                                device=dev, input="spikes", copies=batch,
-                                name=f"snn_biassyn{k}")
-            objects += [bias, bsyn]
-        neurons.add_core_loads(core.idle_loads(pl.block), "columns", copies=batch)
-        spikes = b2.SpikeMonitor(neurons, name=f"snn_spikes{k}")
-        objects.append(spikes)
-        groups.append((neurons, state.theta))
-        monitors.append(spikes)
-        src = neurons
-        n_in = plan.n_out
-    out_neurons, out_theta = groups[-1]
-    vmon = b2.StateMonitor(out_neurons, "v", record=True, when="end", name="snn_v")
-    objects.append(vmon)
-    b2.Network(*objects).run(n_run * dt)
-    counts = [np.abs(spikes_in).sum(axis=0)]
-    raster = [spikes_in.transpose(1, 0, 2)]
-    for (neurons, _), mon, plan in zip(groups, monitors, plans):
-        i = np.asarray(mon.i[:])
-        t = np.rint(np.asarray(mon.t_[:]) / float(dt)).astype(int)
-        r = np.zeros((batch, n_run, plan.n_out), np.int8)
-        r[i // plan.n_out, t, i % plan.n_out] = 1
-        raster.append(r)
-        counts.append(r.sum(axis=1))
-    v = np.asarray(vmon.v_).reshape(batch, plans[-1].n_out, n_run).transpose(0, 2, 1)
-    read = v / out_theta
-    if readout == "count":
-        read = read + np.cumsum(raster[-1], axis=1)
-    return SNNResult(predictions=read[:, -1].argmax(axis=1), outputs=read[:, -1], readout=read,
-                     spike_counts=counts, layer_names=["input"] + [p.name for p in plans],
-                     spikes_per_inference=sum(float(c.sum()) for c in counts) / batch,
-                     synaptic_events_per_inference=float("nan"),
-                     energy_per_inference_j=float("nan"), latency_s=float("nan"), steps=steps,
-                     steps_run=n_run, coding=coding, raster=raster)
+                  readout: str = "membrane", seed: int | None = 0, target: str | None = None,
+                  record_spikes: bool = False) -> SNNResult:
+    """Run a compiled spiking program (a ChipProgram or its ProgramPlan) in Brian2.
+
+    Parameters
+    ----------
+    program, x, coding, steps, readout, seed
+        As for :func:`snn_neurram.engines.spiking.run_snn`; the input spikes are the batch
+        engine's for the same ``seed``.
+    target : str, optional
+        Brian2 code-generation target (``"numpy"``, ``"cython"``); sets
+        ``brian2.prefs.codegen.target``.
+    record_spikes : bool
+        Keep every input's spikes, per layer and step (``SNNResult.spikes``: the input and every
+        spiking layer, (batch, steps_run, n), int8).
+
+    Returns
+    -------
+    SNNResult
+        As the batch engine's; ``raster`` holds every input's spike flags per layer,
+        (batch, steps_run, n). Energy, latency and synaptic events are NaN (see the batch
+        engine).
+    """
+    circuit = build_snn_brian(program, x, coding, steps, readout=readout, seed=seed,
+                              target=target)
+    circuit.run()
+    return circuit.result(record_spikes)
