@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import snn_neurram as sn
+
 torch = pytest.importorskip("torch")
 
 from snn_neurram.apps.datasets import load_digits_split  # noqa: E402
@@ -98,24 +100,54 @@ def test_ties_fire_and_resets():
         np.testing.assert_array_equal(spikes[0].numpy(), ref.spikes[0])
 
 
+def _chip_limits(model):
+    """v_swing / volts per weight unit of the first layer's neurons, on an ideal chip that holds
+    the compiled network (the compiler's V_read and the core's own gains)."""
+    from snn_neurram.compiler.conversion import spiking_plan
+
+    chip = sn.Chip(n_cores=4, device=sn.RRAMDevice.ideal(), percentile=95.0, seed=0)
+    prog = sn.compile(model, chip, input_shape=model.layers[0].W.shape[:1])
+    layer = model.layers[0]
+    sp = spiking_plan(prog.plan, layer, False, "membrane", "spikes", 8)
+    return sp.neuron.v_swing * layer.neuron.thresholds(sp.theta.size) / sp.theta
+
+
 def test_saturation_follows_the_row_segment_rule():
-    # 64 inputs + 1 bias row fit a row segment: clipped at 2 thresholds; 128 + bias do not
-    first, second = SpikingNet.mlp([64, 128, 10], threshold=0.5).saturations()
-    assert np.all(first == 1.0) and first.shape == (128,) and second is None
+    # 64 inputs + 1 bias row fit a row segment; 128 + bias do not: a digital membrane
+    net = SpikingNet.mlp([64, 128, 10], threshold=0.5, seed=3)
+    first, second = net.saturations()
+    assert first.shape == (128,) and second is None
+    # where the chip saturates: the compiled chip's own gains at its V_read agree
+    np.testing.assert_allclose(first, _chip_limits(export_snn(net))[:128], rtol=1e-5)
+    # closed form: weights all +w_max (G+ = g_max, G- = g_min), 40 pairs, no bias
+    W = np.full((40, 3), 0.2)
+    g_min, g_max = 1e-6, 40e-6
+    load = 40 * (g_max + g_min) + (256 - 80) * g_min
+    per_volt = 0.25 * (g_max - g_min) / (0.2 * load)
+    for th in (0.05, 40.0):                    # V_read held at the drivers' 0.85 V; below it
+        v_read = min(0.85, 0.5 * 0.8 / (per_volt * th))
+        model = Sequential(SpikingDense(W, None, LIF(th)), SpikingDense(np.ones((3, 2))))
+        got = SpikingNet.from_model(model).saturations()[0]
+        np.testing.assert_allclose(got, 0.8 / (per_volt * v_read), rtol=1e-6)   # float32
+        np.testing.assert_allclose(got, _chip_limits(model), rtol=1e-5)
+    np.testing.assert_allclose(got, 2 * 40.0, rtol=1e-6)   # V_read = 0.37 V: two thresholds
     # recurrent rows count: 20 + 120 own spikes + bias > 128
     assert SpikingNet.mlp([20, 120, 5], recurrent=True).saturations()[0] is None
-    assert np.all(SpikingNet.mlp([20, 100, 5], bias=False).saturations()[0] == 2.0)
-    # per-channel thresholds of a convolution: one block of columns, its largest threshold
-    conv = Sequential(SpikingConv2d(np.ones((3, 1, 3, 3)), None, 1, 1, LIF([0.5, 1.0, 1.5])),
+    # per-channel thresholds of a convolution: the largest one sets the block's V_read
+    conv = Sequential(SpikingConv2d(np.full((3, 1, 3, 3), 0.1), None, 1, 1,
+                                    LIF([2.0, 4.0, 6.0])),
                       Flatten(), SpikingDense(np.ones((192, 2))))
     sats = SpikingNet.from_model(conv).saturations()
-    assert np.all(sats[0] == 3.0) and sats[1] is None
-    # the clip acts in every step: a membrane driven by +3 per step stays at 2 thresholds
+    np.testing.assert_allclose(sats[0], 2 * 6.0, rtol=1e-6)
+    assert sats[1] is None
+    # the clip acts in every step: a membrane driven by +3 per step stops at the limit
     model = Sequential(SpikingDense(np.full((1, 1), 3.0), None, LIF(1.0)))
     net = SpikingNet.from_model(model, weight_clip=None).double()
+    limit = float(net.saturations()[0][0])
     s = torch.ones((4, 1, 1), dtype=torch.float64)
     with torch.no_grad():
-        assert net(s).item() == 2.0 and net(-s).item() == -2.0
+        assert net(s).item() == pytest.approx(min(12.0, limit))
+        assert net(-s).item() == pytest.approx(-min(12.0, limit))
         net.saturation = False
         assert net(s).item() == 12.0
 

@@ -5,13 +5,15 @@ The float reference :func:`simulate_float` runs a network of spiking layers in d
 the package's one LIF step (:func:`snn_neurram.physics.neuron.lif_step`), exact arithmetic and no
 integrator saturation: the software model that the chip is compared with.
 
-On the chip (:func:`native_plan`), a layer of one row segment integrates in its neurons'
-capacitors. Its volts per weight unit are the column's nominal gain g_j, so neuron j fires at
-g_j * threshold_j volts; each block's V_read is set so that its largest threshold sits at
-:data:`THRESHOLD_SWING` of the integrator's swing (the membrane then saturates at twice the
-threshold, on both sides), within the V_read range of the drivers. A layer over several row
-segments converts each segment's per-step partial sum with an 8-bit ADC and adds them into a
-digital membrane (threshold in weight units, exact leak, no saturation), as converted networks
+On the chip (:func:`native_block_configs`), a layer of one row segment integrates in its
+neurons' capacitors. Its volts per weight unit are the column's nominal gain g_j, so neuron j
+fires at g_j * threshold_j volts; each block's V_read is set so that its largest threshold sits
+at :data:`THRESHOLD_SWING` of the integrator's swing, within the V_read range of the drivers
+(:func:`threshold_v_read`). The membrane saturates at +-v_swing / g_j, in weight units: twice
+the largest threshold where V_read could be set so, more where the drivers' 0.85 V keeps the
+thresholds lower (:func:`membrane_limits`). A layer over several row segments converts each
+segment's per-step partial sum with an 8-bit ADC and adds them into a digital membrane
+(threshold in weight units, exact leak, no saturation), as converted networks
 do. The neuron's leak is ``1 - beta``, its reset and refractory period the layer's.
 """
 
@@ -21,14 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from ..hw.core import Core
 from ..nn.graph import leaves
 from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
 from ..nn.spiking import LIF, SpikingConv2d, SpikingDense, is_spiking
+from ..physics.mapping import to_conductances
 from ..physics.neuron import V_READ_MAX, NeuronConfig, lif_step
 from .operating import V_READ_MIN
 from .plan import BlockPlan, LayerPlan, ProgramPlan
 
-__all__ = ["THRESHOLD_SWING", "CALIBRATION_STEPS", "calibration_spikes", "is_native", "native_layers", "neuron_config", "simulate_float",
+__all__ = ["THRESHOLD_SWING", "CALIBRATION_STEPS", "calibration_spikes", "membrane_limits", "is_native", "native_layers", "neuron_config", "simulate_float",
            "native_block_configs", "spike_op", "FloatSNN"]
 
 #: Fraction of the integrator's swing at which a block's largest threshold sits.
@@ -245,6 +249,48 @@ def _analog_point(program: ProgramPlan, blk: BlockPlan, th: np.ndarray,
     pl = blk.placements[0]
     core = program.chip.cores[pl.core]
     per_volt = core.gain("forward", pl.block, cfg.replace(v_read=1.0))
-    top = float(np.max(per_volt * th[blk.c0:blk.c1]))
+    return cfg.replace(v_read=threshold_v_read(per_volt, th[blk.c0:blk.c1], cfg))
+
+
+def threshold_v_read(per_volt: np.ndarray, th: np.ndarray, cfg: NeuronConfig) -> float:
+    """V_read of a block whose neurons gain ``per_volt`` volts per weight unit at 1 V: its
+    largest threshold at :data:`THRESHOLD_SWING` of the swing, within the drivers' range."""
+    top = float(np.max(per_volt * th))
     v_read = THRESHOLD_SWING * cfg.v_swing / top if top > 0 else V_READ_MAX
-    return cfg.replace(v_read=float(np.clip(v_read, V_READ_MIN, V_READ_MAX)))
+    return float(np.clip(v_read, V_READ_MIN, V_READ_MAX))
+
+
+def membrane_limits(M: np.ndarray, b: np.ndarray | None, threshold: np.ndarray, w_max: float,
+                    neuron: NeuronConfig | None = None, g_min: float = 1e-6,
+                    g_max: float = 40e-6) -> np.ndarray:
+    """Where the integrator saturates, in weight units (+-), for each neuron of a layer of one
+    row segment: v_swing over the neuron's volts per weight unit at the V_read the compiler
+    picks (:func:`threshold_v_read`), with the layer's block alone in its columns of a core
+    (the other cells at g_min) and the nominal conductance targets. Training uses it to
+    saturate membranes as the chip will.
+
+    Parameters
+    ----------
+    M : ndarray (rows, n_out)
+        The layer's matrix as the cores hold it (recurrent rows included), in weight units.
+    b : ndarray (n_out,) or None
+    threshold : ndarray (n_out,)
+    w_max : float
+        The mapping's full-scale weight.
+    neuron : NeuronConfig, optional
+        The chip's neuron design (swing, c_ratio); default ``NeuronConfig()``.
+    g_min, g_max : float
+        The programming window (S).
+    """
+    cfg = NeuronConfig() if neuron is None else neuron
+    mapped = to_conductances(M, b, g_min=g_min, g_max=g_max, w_max=w_max, x_max=1.0)
+    pairs = M.shape[0] + mapped.n_bias_rows
+    load = (mapped.g_plus + mapped.g_minus).sum(axis=0) + (Core.N_ROWS - 2 * pairs) * g_min
+    per_volt = cfg.c_ratio * (g_max - g_min) / (w_max * load)
+    th = np.broadcast_to(np.asarray(threshold, float), per_volt.shape)
+    limits = np.empty(len(per_volt))
+    for c0 in range(0, len(per_volt), Core.N_COLS):
+        part = slice(c0, c0 + Core.N_COLS)
+        limits[part] = cfg.v_swing / (per_volt[part] * threshold_v_read(per_volt[part], th[part],
+                                                                        cfg))
+    return limits

@@ -41,10 +41,11 @@ What the chip does, and the training models (each switchable):
   ``noise="relative"`` sigma = eta max|W| per layer (as the ANN training);
 - integrator saturation: a layer whose matrix fits one row segment of a core
   (rows = inputs + recurrent inputs + bias rows <= 128) integrates on its neurons' capacitors,
-  whose membrane saturates at +-(largest threshold) / ``THRESHOLD_SWING`` (two thresholds) in
-  every step, before the threshold test (the largest threshold of the neuron's block of 256
-  columns, whose V_read the compiler sets; assumed within the drivers' V_read range); a larger
-  layer has a digital membrane, unclipped.
+  whose membrane saturates in every step, before the threshold test, where the chip's will:
+  at +-v_swing over the neuron's volts per weight unit at the V_read the compiler picks
+  (:func:`snn_neurram.compiler.native.membrane_limits`: the block alone in its columns, nominal
+  conductances; two thresholds where V_read can put the largest at half the swing, more where
+  the drivers' 0.85 V keeps them lower); a larger layer has a digital membrane, unclipped.
   The bias rows are counted as the compiler counts them: ceil(max|b| / w_max), at least one.
 
 Inputs: static values in [0, 1] become spikes with ``coding="rate"`` (Bernoulli, p = x, from a
@@ -70,7 +71,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
-from ..compiler.native import THRESHOLD_SWING, native_layers
+from ..compiler.native import membrane_limits, native_layers
 from ..compiler.tiling import COLS, PAIRS
 from ..nn.layers import Flatten, MaxPool2d, Sequential
 from ..nn.spiking import LIF, RESETS, SpikingConv2d, SpikingDense
@@ -243,19 +244,24 @@ class SpikingLayer(nn.Module):
         ratio = float(self.bias.detach().abs().max()) / w_max
         return max(1, int(math.ceil(ratio - 1e-12)))
 
-    def saturation(self, weight_clip: float | None) -> np.ndarray | None:
-        """Membrane limit (weight units) of every neuron (out,) of a layer that fits one row
-        segment: the largest threshold of its block of 256 columns / THRESHOLD_SWING; None for
+    def saturation(self, weight_clip: float | None, neuron: NeuronConfig | None = None,
+                   device: RRAMDevice | None = None) -> np.ndarray | None:
+        """Membrane limit (weight units, +-) of every neuron (out,) of a layer that fits one row
+        segment, where the chip's integrator saturates
+        (:func:`snn_neurram.compiler.native.membrane_limits`, on the stored weights); None for
         a layer with a digital membrane."""
         w_max = self.w_max(weight_clip)
         w = float(_weight_scale(self.matrix(), CHIP_PERCENTILE, "linear") if w_max is None
                   else w_max)
         if self.n_rows + self.bias_rows(w) > PAIRS:
             return None
-        th = self.threshold.detach().double().numpy()
-        top = np.concatenate([np.full(len(th[c:c + COLS]), th[c:c + COLS].max())
-                              for c in range(0, len(th), COLS)])
-        return top / THRESHOLD_SWING
+        W, R, b = self.chip_weights(weight_clip)
+        M = torch.cat([W.reshape(self.n_out, -1).T if self.is_conv else W]
+                      + ([] if R is None else [R])).detach().double().numpy()
+        dev = RRAMDevice() if device is None else device
+        return membrane_limits(M, None if b is None else b.detach().double().numpy(),
+                               self.threshold.detach().double().numpy(), w, neuron,
+                               dev.g_min, dev.g_max)
 
     def draw_noise(self, mode: str, eta: float, weight_clip: float | None, device: RRAMDevice,
                    read_time: float, generator: torch.Generator) -> _Noise:
@@ -352,8 +358,8 @@ class SpikingNet(nn.Module):
         Limit every layer's matrix to +-(this percentile of its |entries|) in every forward pass,
         as the chip's mapping does (``Chip(percentile=...)``, 95 by default); None: no limit.
     saturation : bool
-        Clip the membranes of layers that fit one row segment at +-(largest threshold) /
-        THRESHOLD_SWING, as their integrators saturate.
+        Clip the membranes of layers that fit one row segment where the chip's integrators
+        saturate (:func:`snn_neurram.compiler.native.membrane_limits`).
     device : RRAMDevice, optional
         Cell model of ``noise="device"``; default ``RRAMDevice()``.
     read_time : float
@@ -512,7 +518,7 @@ class SpikingNet(nn.Module):
         digital membrane or ``saturation`` off)."""
         if not self.saturation:
             return [None] * len(self.layers)
-        return [layer.saturation(self.weight_clip) for layer in self.layers]
+        return [layer.saturation(self.weight_clip, None, self.device) for layer in self.layers]
 
     # ------------------------------------------------------------------ weight noise
     def draw_noise(self, mode: str = "device", eta: float = 0.15,
