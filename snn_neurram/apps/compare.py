@@ -123,12 +123,13 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                 _add(per, ("snn_trained", "rate", None, T), log, _snn_metrics(r, y_te))
     rows = []
     for key, runs in per.items():
-        mode, coding, bits, T = key
-        acc = np.array([[r["accuracy"]] for r in runs])
-        row: dict[str, Any] = {"mode": mode, "coding": coding, "in_bits": bits, "steps": T,
+        mode, coding, bits, n_steps = key
+        accs = np.array([[r["accuracy"]] for r in runs])
+        row: dict[str, Any] = {"mode": mode, "coding": coding, "in_bits": bits,
+                               "steps": n_steps,
                                "software_accuracy": software.get(key, float_acc),
-                               "accuracy": float(acc.mean()),
-                               "accuracy_summary": summarize(acc, len(y_te))}
+                               "accuracy": float(accs.mean()),
+                               "accuracy_summary": summarize(accs, len(y_te))}
         for name in ("latency_us", "energy_uj", "spikes", "synaptic_events"):
             row[name] = float(np.mean([r[name] for r in runs]))
         rows.append(row)

@@ -78,6 +78,7 @@ from ..nn.spiking import LIF, RESETS, SpikingConv2d, SpikingDense
 from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
 from ..physics.mapping import conductance_pair, weight_scale
+from ..physics.neuron import NeuronConfig
 from .loop import CHECKPOINT_FORMAT, LR_SCHEDULES, check_config, load_checkpoint, save_checkpoint
 from .spread import conductance_sigma, weight_noise_sigma
 

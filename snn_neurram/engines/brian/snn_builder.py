@@ -8,11 +8,12 @@ windows, and every coding ("rate", "regular", "latency", "spikes") -- into a Bri
 :func:`run_snn_brian` builds, runs and reads it like the batch engine's ``run_snn``.
 
 - Weighted layers: :class:`~snn_neurram.engines.brian.snn_layers.SpikingLayerGroup` (one neuron
-  per output, per output pixel for a convolution), their programmed cells as ``Synapses`` with
-  spike inputs, one per row segment and source of rows, carrying each pair's conductances
-  unchanged (convolutions unrolled: one set of columns per output pixel). A layer of one row
-  segment integrates in analog neurons; a layer of several adds its segments' 8-bit partial sums
-  into a digital membrane, as the batch engine does.
+  per output, per output pixel for a convolution) fed by a
+  :class:`~snn_neurram.engines.brian.snn_layers.LineGroup` (one line per neuron and row
+  segment), their programmed cells as ``Synapses`` with spike inputs, one per source of rows,
+  carrying each pair's conductances unchanged (convolutions unrolled: one set of columns per
+  output pixel). A layer of one row segment integrates in analog neurons; a layer of several
+  adds its segments' 8-bit partial sums into a digital membrane, as the batch engine does.
 - Between layers: flattening is free (neuron indices are C-major), max-pooling is an OR in a
   :class:`~snn_neurram.engines.brian.snn_layers.SpikeRelay` that fires in the same step; latency
   coding latches rows through the same relays (latched input rows are precomputed).
@@ -47,8 +48,8 @@ from ...compiler.plan import ProgramPlan, as_plan
 from ...nn.layers import Conv2d, Dense, MaxPool2d
 from ...physics import encoding
 from ..results import SNNResult
-from .snn_layers import (RELAY_ORDER, SpikeRelay, SpikingLayerGroup, layer_wiring, relay_pairs,
-                         spike_synapses)
+from .snn_layers import (RELAY_ORDER, LineGroup, SpikeRelay, SpikingLayerGroup, layer_wiring,
+                         line_sums, relay_pairs, spike_synapses)
 
 __all__ = ["run_snn_brian", "build_snn_brian", "SNNCircuit"]
 
@@ -103,7 +104,7 @@ class SNNCircuit:
         One per weighted layer (``batch`` copies of its neurons).
     synapses : list of brian2.Synapses
     n_synapses : int
-        Synapses of all copies (relays included).
+        Synapses of all copies: programmed cells and relays (not the sums of a neuron's lines).
     steps_run : int
     build_seconds : float
     """
@@ -170,32 +171,29 @@ class SNNCircuit:
                 sources = self._relay(pre_ops, stages[k - 1][3], groups[-1], batch, latency,
                                       k, objects, synapses)
             sp = spiking_plan(program, layer, k == len(stages) - 1, readout, coding, steps)
-            wiring = layer_wiring(program, sp, batch, shape_in, shape_out, noisy)
-            if noisy:
-                for name in wiring.neuron:
-                    if name.startswith("sig"):
-                        wiring.neuron[name] = wiring.neuron[name] * sigma
+            wiring = layer_wiring(program, sp, batch, shape_in, shape_out, sigma)
             t_on, t_off = (k + 1, k + steps) if sp.native else (1, n_run - 1)
-            group = SpikingLayerGroup(wiring, sp, t_on, t_off, noisy, name=f"snn_layer{k}")
-            objects.append(group)
-            for w_i, wire in enumerate(wiring.wires):
+            group = SpikingLayerGroup(wiring, sp, t_on, t_off, name=f"snn_layer{k}")
+            lines = LineGroup(wiring, noisy, name=f"snn_lines{k}")
+            sums = line_sums(lines, group, wiring, name=f"snn_sums{k}")
+            objects += [group, lines, sums]
+            for wire in wiring.wires:
                 srcs = sources if wire.source == "input" else [(group, 1, None)]
                 for src, sign, order in srcs:
                     op = "+=" if sign > 0 else "-="
-                    if noisy:
-                        code = (f"num{wire.seg}_post {op} Gp - Gm\n"
-                                f"nvar{wire.seg}_post += Gp**2 + Gm**2\n"
-                                f"ncov{wire.seg}_post {op} Gp**2 - Gm**2")
-                        values = {"Gp": wire.gp, "Gm": wire.gm}
+                    if noisy:      # G+^2 + G-^2 = (dG^2 + gs^2) / 2, G+^2 - G-^2 = dG gs
+                        code = (f"num_post {op} dG\nnvar_post += 0.5 * (dG**2 + gs**2)\n"
+                                f"ncov_post {op} dG * gs")
                     else:
-                        code = f"num{wire.seg}_post {op} dG"
-                        values = {"dG": wire.gp - wire.gm}
-                    tag = "p" if sign > 0 else "n"
-                    syn = spike_synapses(src, group, wire.pre, wire.post, code, values,
-                                         name=f"snn_syn{k}_{w_i}{tag}", order=order)
+                        code = f"num_post {op} dG"
+                    tag = ("in" if wire.source == "input" else "rec") + (
+                        "" if sign > 0 else "_neg")
+                    syn = spike_synapses(src, lines, wire.pre, wire.post, code, wire.values,
+                                         name=f"snn_syn{k}_{tag}", order=order)
                     synapses.append(syn)
                     objects.append(syn)
-                wire.pre = wire.post = wire.gp = wire.gm = np.zeros(0)     # free them early
+                wire.pre = wire.post = np.zeros(0, np.int32)     # free them early
+                wire.values = {}
             mon = b2.SpikeMonitor(group, name=f"snn_spikes{k}")
             objects.append(mon)
             groups.append(group)
@@ -247,8 +245,9 @@ class SNNCircuit:
             n = int(np.prod(shape))
             i = np.asarray(mon.i[:])
             t = np.rint(np.asarray(mon.t_[:]) / dt).astype(int)
+            keep = t < n_run                          # steps run beyond steps_run are not read
             r = np.zeros((batch, n_run, n), np.int8)
-            r[i // n, t, i % n] = 1
+            r[i[keep] // n, t[keep], i[keep] % n] = 1
             out.append(r)
         return out
 
@@ -261,6 +260,7 @@ class SNNCircuit:
                   for tr, sh in zip(trains, self.shapes)]
         n_out = len(self.thetas[-1])
         v = np.asarray(self.vmon.v[:]).reshape(batch, n_out, -1).transpose(0, 2, 1)
+        v = v[:, :self.steps_run]
         read = v / self.thetas[-1]
         if self.readout == "count":
             read = read + np.cumsum(trains[-1], axis=1)
