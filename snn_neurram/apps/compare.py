@@ -123,9 +123,9 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                 _add(per, ("snn_trained", "rate", None, T), log, _snn_metrics(r, y_te))
     rows = []
     for key, runs in per.items():
-        mode, coding, bits, n_steps = key
+        mode, coding, key_bits, n_steps = key
         accs = np.array([[r["accuracy"]] for r in runs])
-        row: dict[str, Any] = {"mode": mode, "coding": coding, "in_bits": bits,
+        row: dict[str, Any] = {"mode": mode, "coding": coding, "in_bits": key_bits,
                                "steps": n_steps,
                                "software_accuracy": software.get(key, float_acc),
                                "accuracy": float(accs.mean()),
