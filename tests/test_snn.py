@@ -122,12 +122,32 @@ def test_compare_cli_json(tmp_path):
 
     out = tmp_path / "c.json"
     assert main(["compare", "--dataset", "digits", "--steps", "4,8", "--ann-bits", "2",
-                 "--test-samples", "60", "--out", str(tmp_path), "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())["rows"]
+                 "--test-samples", "60", "--chips", "2", "--no-trained", "--out",
+                 str(tmp_path), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["rows"]
     assert [(r["mode"], r["coding"]) for r in rows] == [
         ("ann", "bit-serial"), ("snn", "rate"), ("snn", "rate"), ("snn", "latency"),
         ("snn", "latency")]
     for r in rows:
         assert set(r) >= {"mode", "coding", "in_bits", "steps", "accuracy", "latency_us",
-                          "energy_uj", "spikes", "synaptic_events"}
+                          "energy_uj", "spikes", "synaptic_events", "software_accuracy"}
+        summary = r["accuracy_summary"]
+        assert summary["chips"] == 2 and len(summary["per_chip"]) == 2
+        assert r["accuracy"] == pytest.approx(np.mean(summary["per_chip"]))
+    assert result["chip_seeds"] == [0, 1] and "skipped" in result["trained_snn"]
     assert (tmp_path / "compare_digits.png").exists()
+
+
+def test_compare_trains_an_snn_and_measures_its_software_on_the_chips_spikes(tmp_path):
+    pytest.importorskip("torch")
+    from snn_neurram.apps.compare import run_comparison
+
+    result = run_comparison("digits", steps=(4,), ann_bits=(2,), codings=("rate",), chips=1,
+                            trained_steps=(4,), test_samples=60, out_dir=str(tmp_path),
+                            log=lambda s: None)
+    trained = [r for r in result["rows"] if r["mode"] == "snn_trained"]
+    assert len(trained) == 1 and trained[0]["steps"] == 4
+    assert 0.6 < trained[0]["software_accuracy"] <= 1 and trained[0]["accuracy"] > 0.6
+    assert trained[0]["synaptic_events"] > 0 and result["trained_snn"]["steps"] == 4
+    assert {"raster_trained", "membrane_trained"} <= set(result["figures"])

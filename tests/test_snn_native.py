@@ -223,3 +223,22 @@ def test_native_networks_refuse_what_they_cannot_do():
     prog = sn.compile(huge, sn.Chip(n_cores=1, seed=0), input_shape=(3,))
     with pytest.raises(ValueError, match="could never fire"):
         prog.run(x[:, :, :3], mode="snn", coding="spikes")
+
+
+def test_a_segment_without_pulses_is_not_converted():
+    """The controller skips an MVM none of whose rows it pulses: a digital membrane fed no
+    spikes stays at zero (a converted silence would add half an ADC step per segment and step)
+    and spends no neuron energy."""
+    rng = np.random.default_rng(7)
+    model = sn.Sequential(SpikingDense(rng.normal(0, 0.3, (300, 4)), None, LIF(1.0)),
+                          SpikingDense(rng.normal(0, 0.3, (4, 2)), None, LIF(1.0)))
+    x = np.zeros((3, 20, 300), np.int8)
+    x[0, :, :50] = rng.random((20, 50)) < 0.3                # input 0: spikes in segment 0 only
+    chip = sn.Chip(n_cores=4, device=sn.RRAMDevice.ideal(), percentile=100, seed=0)
+    prog = sn.compile(model, chip, calibration=np.abs(x))
+    assert prog.plan.plans[0].n_rseg == 3
+    res = prog.run(x, mode="snn", coding="spikes", record_raster=True)
+    np.testing.assert_array_equal(res.outputs[1:], 0.0)
+    silent = prog.run(x[1:], mode="snn", coding="spikes")
+    assert silent.energy_per_inference_j == 0.0 and silent.synaptic_events_per_inference == 0
+    assert res.spike_counts[1][0].sum() + np.abs(res.membrane[0][-1]).sum() > 0

@@ -87,13 +87,16 @@ class _SpikingLayer:
             bounds = np.linspace(0, len(part), len(reps) + 1).astype(int)
             pulses = np.count_nonzero(part) + blk.has_bias * len(part) * (
                 blk.pairs - (blk.r1 - blk.r0))
-            account.block(self, blk, pulses, len(part) / n)
+            # an MVM none of whose rows is pulsed is skipped: no conversion, no energy
+            driven = np.ones(len(part), bool) if blk.has_bias else part.any(axis=1)
+            account.block(self, blk, pulses, np.count_nonzero(driven) / n)
             for pl, a, b in zip(reps, bounds[:-1], bounds[1:]):
                 core = cores[pl.core]
                 if self.digital:
-                    dv[a:b, blk.c0:blk.c1] += core.mvm_codes(
+                    codes = core.mvm_codes(
                         part[a:b], 1, PARTIAL_BITS, "linear", block=pl.block,
                         noise_model=noise_model, nonneg=nonneg, neuron=cfg, rng=rng)
+                    dv[a:b, blk.c0:blk.c1] += codes * driven[a:b, None]
                 else:
                     dv[a:b, blk.c0:blk.c1] += core.integrate_codes(
                         part[a:b], 1, block=pl.block, noise_model=noise_model, nonneg=nonneg,

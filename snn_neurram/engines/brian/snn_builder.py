@@ -186,6 +186,8 @@ class SNNCircuit:
                                 f"ncov_post {op} dG * gs")
                     else:
                         code = f"num_post {op} dG"
+                    if wiring.digital:
+                        code += "\nhits_post += 1"
                     tag = ("in" if wire.source == "input" else "rec") + (
                         "" if sign > 0 else "_neg")
                     syn = spike_synapses(src, lines, wire.pre, wire.post, code, wire.values,
