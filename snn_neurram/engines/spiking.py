@@ -88,7 +88,8 @@ class _SpikingLayer:
             pulses = np.count_nonzero(part) + blk.has_bias * len(part) * (
                 blk.pairs - (blk.r1 - blk.r0))
             # an MVM none of whose rows is pulsed is skipped: no conversion, no energy
-            driven = np.ones(len(part), bool) if blk.has_bias else part.any(axis=1)
+            driven: np.ndarray = (np.ones(len(part), bool) if blk.has_bias
+                                  else np.asarray(part.any(axis=1)))
             account.block(self, blk, pulses, np.count_nonzero(driven) / n)
             for pl, a, b in zip(reps, bounds[:-1], bounds[1:]):
                 core = cores[pl.core]
