@@ -27,6 +27,7 @@ from ..hw.core import Core
 from ..nn.graph import leaves
 from ..nn.layers import Conv2d, Dense, Flatten, MaxPool2d
 from ..nn.spiking import LIF, SpikingConv2d, SpikingDense, is_spiking
+from ..physics.encoding import spike_trains
 from ..physics.mapping import to_conductances
 from ..physics.neuron import V_READ_MAX, NeuronConfig, lif_step
 from .operating import V_READ_MIN
@@ -115,9 +116,7 @@ def calibration_spikes(model: Any, calib: np.ndarray,
     if static:
         p = np.clip(calib, 0.0, 1.0)
         return (rng.random((CALIBRATION_STEPS,) + p.shape) < p).astype(np.int8)
-    if not np.isin(calib, (-1, 0, 1)).all():
-        raise ValueError("calibration spike trains must hold values -1, 0 or 1")
-    return np.moveaxis(calib, 1, 0).astype(np.int8)
+    return spike_trains(calib, "calibration")
 
 
 class FloatSNN:

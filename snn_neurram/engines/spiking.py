@@ -200,12 +200,8 @@ def run_snn(program: Any, x: ArrayLike, coding: str = "rate", steps: int = 64, *
     check_choice(readout, "readout", ("membrane", "count"))
     x = as_finite_array(x, "x")
     if coding == "spikes":
-        if x.ndim < 3:
-            raise ValueError(f"with coding='spikes', x must be spike trains of shape (batch, "
-                             f"steps, ...) (got {x.shape})")
-        if not np.isin(x, (-1, 0, 1)).all():
-            raise ValueError("with coding='spikes', x must hold spikes: values -1, 0 or 1")
-        steps = check_int(x.shape[1], "x.shape[1] (steps)", 1, 100000)
+        x = np.moveaxis(encoding.spike_trains(x, "x (with coding='spikes')"), 0, 1)
+        steps = x.shape[1]
         in_shape = tuple(x.shape[2:])
     else:
         steps = check_int(steps, "steps", 1, 100000)

@@ -10,6 +10,9 @@ step (negative values give negative pulses; the chip's input register holds a te
                 none for x = 0 -- larger values spike earlier
 ``bit_serial``  the chip's multi-bit pulse code: bit k of the quantised magnitude as 2^k
                 (times the multiplier) identical pulses, least significant bit first
+
+``spike_trains`` takes inputs that are spike trains already, (batch, steps, ...), checks them
+and puts time first, as the encoders give it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from numpy.typing import ArrayLike
 
 from .._checks import as_finite_array, check_int, check_range
 
-__all__ = ["poisson", "regular", "latency", "bit_serial", "bit_serial_codes", "ENCODERS"]
+__all__ = ["poisson", "regular", "latency", "bit_serial", "bit_serial_codes", "spike_trains",
+           "ENCODERS"]
 
 
 def _prepare(x, steps, x_max):
@@ -27,6 +31,20 @@ def _prepare(x, steps, x_max):
     steps = check_int(steps, "steps", 1, 10**6)
     x_max = check_range(x_max, "x_max", 0.0, None, lo_open=True)
     return np.clip(np.abs(x) / x_max, 0.0, 1.0), np.sign(x).astype(np.int8), steps
+
+
+def spike_trains(x: ArrayLike, name: str = "x", min_ndim: int = 3) -> np.ndarray:
+    """Given spike trains ``x`` (batch, steps, ...), values in {-1, 0, 1}, as int8 pulses time
+    first, (steps, batch, ...); ValueError naming ``name`` for anything else."""
+    a = as_finite_array(x, name)
+    if a.ndim < min_ndim:
+        raise ValueError(f"{name} must be spike trains of shape (batch, steps, ...) (got shape "
+                         f"{a.shape})")
+    if a.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one step (got shape {a.shape})")
+    if not np.isin(a, (-1, 0, 1)).all():
+        raise ValueError(f"{name} must hold spikes: values -1, 0 or 1")
+    return np.moveaxis(a, 1, 0).astype(np.int8)
 
 
 def poisson(x: ArrayLike, steps: int, rng: np.random.Generator, x_max: float = 1.0) -> np.ndarray:

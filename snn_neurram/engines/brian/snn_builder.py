@@ -58,13 +58,8 @@ def _input_spikes(program: ProgramPlan, x: np.ndarray, coding: str, steps: int,
                   x_max: float, seed: int | None) -> tuple[np.ndarray, int]:
     """Input spikes (steps, batch) + input shape, int8, as the batch engine draws them."""
     if coding == "spikes":
-        if x.ndim < 3:
-            raise ValueError(f"with coding='spikes', x must be spike trains of shape (batch, "
-                             f"steps, ...) (got {x.shape})")
-        if not np.isin(x, (-1, 0, 1)).all():
-            raise ValueError("with coding='spikes', x must hold spikes: values -1, 0 or 1")
-        steps = check_int(x.shape[1], "x.shape[1] (steps)", 1, 100000)
-        return np.moveaxis(x, 1, 0).astype(np.int8), steps
+        spikes = encoding.spike_trains(x, "x (with coding='spikes')")
+        return spikes, len(spikes)
     steps = check_int(steps, "steps", 1, 100000)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis: shape (batch, ...) (got {x.shape})")
