@@ -6,6 +6,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,88 @@ def check_config(saved: dict[str, Any], config: dict[str, Any], path: Any) -> No
                              f"another checkpoint path to start afresh")
 
 
+def lr_scheduler(opt: torch.optim.Optimizer, lr_schedule: str | None,
+                 total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay of the learning rate to 0 over ``total`` steps, or a constant rate (None)."""
+    factor = (lambda t: 0.5 * (1.0 + math.cos(math.pi * t / total))) \
+        if lr_schedule == "cosine" else (lambda t: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def resume_training(checkpoint: str | os.PathLike[str] | None, resume: bool,
+                    config: dict[str, Any], net: torch.nn.Module, opt: torch.optim.Optimizer,
+                    sched: Any, gens: dict[str, torch.Generator]) -> dict[str, Any] | None:
+    """Load the state a trainer saved at ``checkpoint`` into net, optimizer, scheduler and
+    random generators (named as saved) and return its history; None when there is nothing to
+    resume. The checkpoint's settings must equal ``config``."""
+    if checkpoint is None or not resume or not os.path.exists(checkpoint):
+        return None
+    ck = load_checkpoint(checkpoint)
+    check_config(ck["config"], config, checkpoint)
+    net.load_state_dict(ck["net"])
+    opt.load_state_dict(ck["optimizer"])
+    sched.load_state_dict(ck["scheduler"])
+    for key, gen in gens.items():
+        gen.set_state(ck[key])
+    history: dict[str, Any] = ck["history"]
+    return history
+
+
+def new_history() -> dict[str, Any]:
+    """The empty history of a training run."""
+    return {"loss": [], "train_accuracy": [], "val_accuracy": [], "seconds": [],
+            "epochs_done": 0}
+
+
+def run_epochs(net: torch.nn.Module, labels: torch.Tensor, batch_size: int, epochs: int,
+               history: dict[str, Any], opt: torch.optim.Optimizer, sched: Any,
+               gens: dict[str, torch.Generator], batch_loss: Callable[[torch.Tensor], Any],
+               validate: Callable[[], float | None], *, checkpoint: Any, config: dict[str, Any],
+               progress: bool, extra: dict[str, Any] | None = None) -> None:
+    """The epochs both trainers run, from ``history["epochs_done"]``: shuffle (with
+    ``gens["shuffle_rng"]``), one Adam step per batch on ``batch_loss(indices) -> (loss,
+    outputs)``, ``validate()`` after the epoch, the history, an atomic checkpoint (net,
+    optimizer, scheduler, history, config, every generator's state, ``extra``) and a summary
+    line."""
+    n = len(labels)
+    n_batches = math.ceil(n / batch_size)
+    for epoch in range(history["epochs_done"], epochs):
+        t0 = time.perf_counter()
+        loss_sum, correct = 0.0, 0
+        net.train()
+        order = torch.randperm(n, generator=gens["shuffle_rng"])
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        for i in range(n_batches):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            loss, out = batch_loss(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((out.argmax(1) == labels[idx]).sum())
+            bar.update(1)
+        bar.close()
+        val = validate()
+        history["loss"].append(loss_sum / n)
+        history["train_accuracy"].append(correct / n)
+        history["val_accuracy"].append(val)
+        history["seconds"].append(time.perf_counter() - t0)
+        history["epochs_done"] = epoch + 1
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "format": CHECKPOINT_FORMAT, "net": net.state_dict(),
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "epoch": epoch + 1, "history": history, "config": config, **(extra or {}),
+                **{key: gen.get_state() for key, gen in gens.items()}})
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
+                       f"train acc {history['train_accuracy'][-1]:.4f}"
+                       + ("" if val is None else f", val acc {val:.4f}")
+                       + f", {history['seconds'][-1]:.1f} s")
+
+
 # ---------------------------------------------------------------------------- training
 def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 128, weight_decay: float = 0.0, X_val: ArrayLike | None = None,
@@ -232,76 +315,37 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
     others = [p for s in stages for name, p in s.named_parameters() if name != "clip"]
     opt = torch.optim.Adam([{"params": others, "weight_decay": weight_decay},
                             {"params": clips, "weight_decay": 0.0}], lr=lr)
-    total = epochs * steps
-    factor = (lambda t: 0.5 * (1.0 + math.cos(math.pi * t / total))) \
-        if lr_schedule == "cosine" else (lambda t: 1.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    sched = lr_scheduler(opt, lr_schedule, epochs * steps)
     shuffle_seed, noise_seed, calib_seed = _seeds(seed)
-    shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
-    net.generator.manual_seed(noise_seed)
-    history: dict[str, Any] = {"loss": [], "train_accuracy": [], "val_accuracy": [], "seconds": [],
-               "epochs_done": 0}
+    gens = {"shuffle_rng": torch.Generator().manual_seed(shuffle_seed),
+            "noise_rng": net.generator.manual_seed(noise_seed)}
+    history = resume_training(checkpoint, resume, config, net, opt, sched, gens)
+    if history is None:
+        history = new_history()
+        if not net.is_calibrated(start):
+            net.calibrate(X, start=start, seed=calib_seed)
 
-    if checkpoint is not None and resume and os.path.exists(checkpoint):
-        ck = load_checkpoint(checkpoint)
-        check_config(ck["config"], config, checkpoint)
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        shuffle_gen.set_state(ck["shuffle_rng"])
-        net.generator.set_state(ck["noise_rng"])
-        history = ck["history"]
-    elif not net.is_calibrated(start):
-        net.calibrate(X, start=start, seed=calib_seed)
+    def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = net(Xt[idx], start=start)
+        loss = F.cross_entropy(out, yt[idx])
+        if teacher is not None and distill > 0:
+            with torch.no_grad():
+                soft = F.softmax(teacher(Xt[idx]) / temperature, dim=1)
+            kl = F.kl_div(F.log_softmax(out / temperature, dim=1), soft, reduction="batchmean")
+            loss = (1 - distill) * loss + distill * temperature ** 2 * kl
+        return loss, out
+
+    def validate() -> float | None:
+        return None if X_val is None or y_val is None else evaluate(net, X_val, y_val,
+                                                                    start=start)
 
     frozen = [p for s in list(net.stages)[:start] for p in s.parameters()]
     was_trainable = [p.requires_grad for p in frozen]
     for p in frozen:
         p.requires_grad_(False)
     try:
-        for epoch in range(history["epochs_done"], epochs):
-            t0 = time.perf_counter()
-            loss_sum, correct = 0.0, 0
-            net.train()
-            order = torch.randperm(n, generator=shuffle_gen)
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       disable=not progress, leave=False)
-            for i in range(steps):
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                out = net(Xt[idx], start=start)
-                loss = F.cross_entropy(out, yt[idx])
-                if teacher is not None and distill > 0:
-                    with torch.no_grad():
-                        soft = F.softmax(teacher(Xt[idx]) / temperature, dim=1)
-                    kl = F.kl_div(F.log_softmax(out / temperature, dim=1), soft,
-                                  reduction="batchmean")
-                    loss = (1 - distill) * loss + distill * temperature ** 2 * kl
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.item() * len(idx)
-                correct += int((out.argmax(1) == yt[idx]).sum())
-                bar.update(1)
-            bar.close()
-            val = None if X_val is None or y_val is None else evaluate(net, X_val, y_val,
-                                                                       start=start)
-            history["loss"].append(loss_sum / n)
-            history["train_accuracy"].append(correct / n)
-            history["val_accuracy"].append(val)
-            history["seconds"].append(time.perf_counter() - t0)
-            history["epochs_done"] = epoch + 1
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, {
-                    "format": CHECKPOINT_FORMAT, "net": net.state_dict(),
-                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1, "history": history, "config": config,
-                    "shuffle_rng": shuffle_gen.get_state(), "noise_rng": net.generator.get_state()})
-            if progress:
-                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
-                           f"train acc {history['train_accuracy'][-1]:.4f}"
-                           + ("" if val is None else f", val acc {val:.4f}")
-                           + f", {history['seconds'][-1]:.1f} s")
+        run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss, validate,
+                   checkpoint=checkpoint, config=config, progress=progress)
     finally:
         for p, flag in zip(frozen, was_trainable):
             p.requires_grad_(flag)

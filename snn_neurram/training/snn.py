@@ -59,7 +59,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -68,18 +67,17 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._checks import as_finite_array, check_choice, check_int, check_range
 from ..compiler.native import membrane_limits, native_layers
-from ..compiler.tiling import COLS, PAIRS
+from ..compiler.tiling import PAIRS
 from ..nn.layers import Flatten, MaxPool2d, Sequential
-from ..nn.spiking import LIF, RESETS, SpikingConv2d, SpikingDense
+from ..nn.spiking import LIF, SpikingConv2d, SpikingDense
 from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
 from ..physics.mapping import conductance_pair, weight_scale
 from ..physics.neuron import NeuronConfig
-from .loop import CHECKPOINT_FORMAT, LR_SCHEDULES, check_config, load_checkpoint, save_checkpoint
+from .loop import LR_SCHEDULES, lr_scheduler, new_history, resume_training, run_epochs
 from .spread import conductance_sigma, weight_noise_sigma
 
 __all__ = ["SpikingNet", "SpikingLayer", "train_snn", "evaluate_snn", "export_snn",
@@ -900,70 +898,32 @@ def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
               "weight_decay": weight_decay, "lr_schedule": lr_schedule, "seed": seed,
               "n_train": n, **net.config()}
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    total = epochs * n_batches
-    factor = (lambda t: 0.5 * (1.0 + math.cos(math.pi * t / total))) \
-        if lr_schedule == "cosine" else (lambda t: 1.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    sched = lr_scheduler(opt, lr_schedule, epochs * n_batches)
     shuffle_seed, code_seed, noise_seed = (int(s) for s in
                                            np.random.SeedSequence(seed).generate_state(3))
     gens = {"shuffle_rng": torch.Generator().manual_seed(shuffle_seed),
             "code_rng": torch.Generator().manual_seed(code_seed),
             "noise_rng": torch.Generator().manual_seed(noise_seed)}
-    history: dict[str, Any] = {"loss": [], "train_accuracy": [], "val_accuracy": [],
-                               "seconds": [], "epochs_done": 0}
-    if checkpoint is not None and resume and os.path.exists(checkpoint):
-        ck = load_checkpoint(checkpoint)
-        check_config(ck["config"], config, checkpoint)
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        for key, gen in gens.items():
-            gen.set_state(ck[key])
-        history = ck["history"]
+    history = resume_training(checkpoint, resume, config, net, opt, sched, gens) or new_history()
     Xt, coding_run = _pre_encode(X, Xt, steps, coding)
+
+    def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = encode_inputs(Xt[idx], steps, coding_run, gens["code_rng"])
+        delta = None if noise is None else net.draw_noise(noise, eta, gens["noise_rng"])
+        out = net(s, delta)
+        return F.cross_entropy(out, yt[idx]), out
+
+    def validate() -> float | None:
+        return None if X_val is None or y_val is None else evaluate_snn(
+            net, X_val, y_val, steps=steps, coding=coding, seed=seed, threads=None)
+
     threads_before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(check_int(threads, "threads", 1, 4096))
     try:
-        for epoch in range(history["epochs_done"], epochs):
-            t0 = time.perf_counter()
-            loss_sum, correct = 0.0, 0
-            net.train()
-            order = torch.randperm(n, generator=gens["shuffle_rng"])
-            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       disable=not show, leave=False)
-            for i in range(n_batches):
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                s = encode_inputs(Xt[idx], steps, coding_run, gens["code_rng"])
-                delta = None if noise is None else net.draw_noise(noise, eta, gens["noise_rng"])
-                out = net(s, delta)
-                loss = F.cross_entropy(out, yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.item() * len(idx)
-                correct += int((out.argmax(1) == yt[idx]).sum())
-                bar.update(1)
-            bar.close()
-            val = None if X_val is None or y_val is None else evaluate_snn(
-                net, X_val, y_val, steps=steps, coding=coding, seed=seed, threads=None)
-            history["loss"].append(loss_sum / n)
-            history["train_accuracy"].append(correct / n)
-            history["val_accuracy"].append(val)
-            history["seconds"].append(time.perf_counter() - t0)
-            history["epochs_done"] = epoch + 1
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, {
-                    "format": CHECKPOINT_FORMAT, "kind": "SpikingNet", "net": net.state_dict(),
-                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1, "history": history, "config": config,
-                    **{key: gen.get_state() for key, gen in gens.items()}})
-            if show:
-                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
-                           f"train acc {history['train_accuracy'][-1]:.4f}"
-                           + ("" if val is None else f", val acc {val:.4f}")
-                           + f", {history['seconds'][-1]:.1f} s")
+        run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss, validate,
+                   checkpoint=checkpoint, config=config, progress=show,
+                   extra={"kind": "SpikingNet"})
     finally:
         torch.set_num_threads(threads_before)
         net.eval()
