@@ -21,6 +21,7 @@ import numpy as np
 
 from snn_neurram import NeuronConfig, RRAMDevice
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.brian import NeuRRAMNeurons, RRAMSynapses
 
 N_IN, N_OUT = 784, 256
@@ -93,7 +94,7 @@ def main(argv=None):
     result["ratio"] = timings["rram"] / timings["plain"]
     print(f"ratio (RRAM network / plain Brian2 network, time per step) = {result['ratio']:.2f}")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

@@ -27,18 +27,16 @@ import argparse
 import gc
 import multiprocessing as mp
 import os
-import platform
 import resource
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import brian2 as b2
 import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.engines.brian import build_snn_brian
 from snn_neurram.nn.layers import Sequential
 from snn_neurram.nn.spiking import LIF, SpikingDense
@@ -70,27 +68,6 @@ def array_bytes(synapses):
                 seen.add(id(var))
                 total += var.get_value().nbytes
     return total / n
-
-
-def provenance(argv):
-    """Where and how the numbers were measured."""
-    here = os.path.dirname(os.path.abspath(__file__))
-
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    return {"command": " ".join([os.path.basename(sys.argv[0])] + list(argv)),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain")),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "brian2": b2.__version__, "snn_neurram": sn.__version__,
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count()}
 
 
 def _model(seed):
@@ -238,7 +215,7 @@ def main(argv=None):
         "bytes_per_synapse_means": ("growth of the resident set from building the network and "
                                     "running its first step, per Brian2 synapse (all copies "
                                     "of the batch)"),
-        "provenance": provenance(argv)})
+        "provenance": provenance([sys.argv[0], *argv])})
     for name, r in runs.items():
         print(f"{name:20s} {r['synapses']:8d} synapses ({r['synapse_objects']} objects), "
               f"{r['bytes_per_synapse']:5.1f} B/synapse ({r['array_bytes_per_synapse']:.0f} in "

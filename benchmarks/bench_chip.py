@@ -20,6 +20,7 @@ import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.layers import Conv2d, Dense, Flatten, MaxPool2d, im2col
 from snn_neurram.models import mnist_cnn
 
@@ -104,7 +105,7 @@ def main(argv=None):
     print(f"ratio (chip / float32 images per second) = {result['ratio']:.3f}; "
           f"argmax agreement {agree:.3f}")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

@@ -12,7 +12,6 @@ The JSON has ``ratio`` = (core MVMs per second) / (baseline matmuls per second).
 """
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -20,6 +19,8 @@ import time
 import numpy as np
 
 import snn_neurram as sn
+from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 
 
 def best_time(fn, repeats, inner):
@@ -86,8 +87,7 @@ def main(argv=None):
     print(f"ratio (core / float32 matmul throughput) = {result['ratio']:.3f}")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from snn_neurram import Core, NeuronConfig, RRAMDevice
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 
 CASES = [
     ("forward, 2-bit signed inputs, random weights", "forward", 2, (-1, 1), "normal"),
@@ -83,7 +84,7 @@ def main(argv=None):
     print(f"fast path {result['fast_us_per_read']:.2f} us/read, reference "
           f"{result['reference_us_per_read']:.1f} us/read: {result['ratio']:.0f}x faster")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

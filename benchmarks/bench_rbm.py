@@ -20,6 +20,7 @@ from sklearn.neural_network import BernoulliRBM
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.rbm import RBM
 
 
@@ -64,7 +65,7 @@ def main(argv=None):
     print(f"scikit-learn    {1 / t_sk:8.1f} sweeps/s")
     print(f"ratio (chip / scikit-learn) = {result['ratio']:.2f}")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.brian.snn_builder import run_snn_brian
 from snn_neurram.datasets import load_digits_split
 from snn_neurram.demo import train_digits_mlp
@@ -60,7 +61,7 @@ def main(argv=None):
           f"(accuracy {100 * result['brian2_accuracy']:.2f} %, {args.target})")
     print(f"ratio (batch / Brian2 images per second) = {result['ratio']:.1f}")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

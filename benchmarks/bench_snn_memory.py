@@ -25,6 +25,7 @@ import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.provenance import provenance
 from snn_neurram.engines.spiking import default_chunk
 from snn_neurram.layers import Conv2d, Dense, Flatten, MaxPool2d, Sequential
 
@@ -115,7 +116,7 @@ def main(argv=None):
           "(not measured)")
     print(f"ratio         {result['ratio']:.3f} (chunked / extrapolated one chunk)")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {**result, "provenance": provenance()})
     return result
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import snn_neurram as sn
 from snn_neurram.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +27,10 @@ def test_demo_runs_and_writes_json(tmp_path, capsys):
     # the shipped noise-aware MLP, calibrated on the chip, stays within ~1 point of software
     chip = r["chip_demo"]["accuracy"]
     assert chip["chip"] > chip["software_4bit"] - 0.015
+    # where and how: the command, the versions, the time
+    prov = r["provenance"]
+    assert prov["command"] == f"snn-neurram demo --out {out} --json {path}"
+    assert prov["snn_neurram"] == sn.__version__ and prov["python"] and prov["date"]
 
 
 def test_cli_reports_bad_input_without_traceback(capsys):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._io import write_json
+from .provenance import provenance
 from ..errors import CapacityError, ProgramFileError
 from ..hw.chip import Chip
 from .datasets import DATASETS
@@ -262,7 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"({chip['seconds']:.1f} s)")
     result["chip_demo"] = {k: v for k, v in chip.items() if k != "report"}
     if args.json is not None:
-        write_json(args.json, result)
+        _write(args, result)
     return 0
 
 
@@ -277,7 +278,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     print(program.report_text(rep))
     print(f"figure: {rep['figure']}")
     if args.json is not None:
-        write_json(args.json, rep)
+        _write(args, rep)
     return 0
 
 
@@ -306,7 +307,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
     acc["figure"] = energy_figure(acc, figure)
     print(f"figure: {acc['figure']}")
     if args.json is not None:
-        write_json(args.json, acc)
+        _write(args, acc)
     return 0
 
 
@@ -323,13 +324,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return _finish(result, args)
 
 
+def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Write the --json file: the result and where and how it was measured."""
+    write_json(args.json, {**result, "provenance": provenance(["snn-neurram", *args.argv])})
+
+
 def _finish(result, args):
     """Print the figures' paths and the run time, write the JSON if asked; exit status 0."""
     for name, path in result.get("figures", {}).items():
         print(f"figure ({name}): {path}")
     print(f"({result['seconds']:.1f} s)")
     if args.json is not None:
-        write_json(args.json, result)
+        _write(args, result)
     return 0
 
 
@@ -382,7 +388,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"{result['worst_chip_gap_points']:.2f})")
         return _finish(result, args)
     if args.json is not None:
-        write_json(args.json, result)
+        _write(args, result)
     return 0
 
 
@@ -547,6 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (the message is on stderr, without a traceback). Bugs raise."""
     try:
         args = parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:       # argparse printed the error (status 2) or --help (0)
         if exc.code is None:
             return 0
