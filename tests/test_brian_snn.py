@@ -192,3 +192,23 @@ def test_bad_inputs(converted_mlp):
         run_snn_brian(program, np.full((1, 3, 200), 0.5), "spikes")
     with pytest.raises(ValueError, match="which the model does not take"):
         run_snn_brian(program, x[:, :50], "rate")
+
+
+def test_silent_segments_are_skipped_in_both_engines():
+    """Segments none of whose rows pulse in a step are not converted: with spikes only on the
+    first segment's rows (and in some steps none at all), both engines leave the other
+    segments out, and a silent input's membrane stays at zero."""
+    rng = np.random.default_rng(11)
+    model = Sequential(SpikingDense(rng.normal(0, 0.3, (300, 6)), None, LIF(0.8, 0.9)),
+                       SpikingDense(rng.normal(0, 0.5, (6, 3)), None, LIF(1.0)))
+    x = np.zeros((3, 12, 300), np.int8)
+    x[0, ::2, :60] = rng.random((6, 60)) < 0.4
+    x[1, :, 200:] = rng.random((12, 100)) < 0.2
+    program = sn.compile(model, quiet_chip(4), calibration=np.abs(x))
+    assert program.plan.plans[0].n_rseg == 3
+    a, b = both(program, x, "spikes", readout="membrane")
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_allclose(a.outputs, b.outputs, atol=1e-9)
+    assert a.outputs[2].tolist() == [0.0, 0.0, 0.0] and b.outputs[2].tolist() == [0.0] * 3
+    assert a.spike_counts[1][:2].sum() > 0

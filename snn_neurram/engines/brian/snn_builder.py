@@ -48,7 +48,8 @@ from ...compiler.plan import ProgramPlan, as_plan
 from ...nn.layers import Conv2d, Dense, MaxPool2d
 from ...physics import encoding
 from ..results import SNNResult
-from .snn_layers import (RELAY_ORDER, LineGroup, SpikeRelay, SpikingLayerGroup, layer_wiring,
+from .snn_layers import (RELAY_ORDER, LineGroup, SegmentActivity, SpikeRelay, SpikingLayerGroup,
+                         activity_index, layer_wiring,
                          line_sums, relay_pairs, spike_synapses)
 
 __all__ = ["run_snn_brian", "build_snn_brian", "SNNCircuit"]
@@ -170,6 +171,14 @@ class SNNCircuit:
             t_on, t_off = (k + 1, k + steps) if sp.native else (1, n_run - 1)
             group = SpikingLayerGroup(wiring, sp, t_on, t_off, name=f"snn_layer{k}")
             lines = LineGroup(wiring, noisy, name=f"snn_lines{k}")
+            pixels = int(np.prod(shape_out[1:])) if isinstance(layer, Conv2d) else 1
+            activity = None
+            if wiring.digital:
+                activity = SegmentActivity(wiring.segments * batch * pixels,
+                                           name=f"snn_active{k}")
+                lines.active = b2.linked_var(activity, "active", index=activity_index(
+                    np.arange(len(lines)), wiring, batch, pixels))
+                objects.append(activity)
             sums = line_sums(lines, group, wiring, name=f"snn_sums{k}")
             objects += [group, lines, sums]
             for wire in wiring.wires:
@@ -181,14 +190,19 @@ class SNNCircuit:
                                 f"ncov_post {op} dG * gs")
                     else:
                         code = f"num_post {op} dG"
-                    if wiring.digital:
-                        code += "\nhits_post += 1"
                     tag = ("in" if wire.source == "input" else "rec") + (
                         "" if sign > 0 else "_neg")
                     syn = spike_synapses(src, lines, wire.pre, wire.post, code, wire.values,
                                          name=f"snn_syn{k}_{tag}", order=order)
                     synapses.append(syn)
                     objects.append(syn)
+                    if activity is not None:         # which segments this source drives
+                        key = np.unique(wire.pre.astype(np.int64) * activity.N + activity_index(
+                            wire.post, wiring, batch, pixels))
+                        pre, act = np.divmod(key, activity.N)
+                        objects.append(spike_synapses(
+                            src, activity, pre.astype(np.int32), act.astype(np.int32),
+                            "active_post = 1", {}, name=f"snn_act{k}_{tag}", order=order))
                 wire.pre = wire.post = np.zeros(0, np.int32)     # free them early
                 wire.values = {}
             mon = b2.SpikeMonitor(group, name=f"snn_spikes{k}")

@@ -48,7 +48,8 @@ from ...physics.neuron import adc_levels, cycle_coefficients
 from .neurons import signed_adc_code
 
 __all__ = ["SpikingLayerGroup", "LineGroup", "SpikeRelay", "LayerWiring", "layer_wiring",
-           "line_sums", "relay_pairs", "spike_synapses", "RELAY_ORDER", "LAYER_ORDER"]
+           "line_sums", "relay_pairs", "spike_synapses", "RELAY_ORDER", "LAYER_ORDER",
+           "SegmentActivity", "activity_index"]
 
 #: Orders in the ``synapses`` slot: pathways into a relay (Brian2's default -1), the relay's
 #: threshold, the pathways out of it.
@@ -337,7 +338,7 @@ class LineGroup(b2.NeuronGroup):
         eqs = ["num : 1", "y : 1", "bias : 1 (constant)", "load : 1 (constant)",
                "kv : 1 (constant)"]
         if digital:
-            eqs += ["unit : 1 (constant)", "driven : 1 (constant)", "hits : 1"]
+            eqs += ["unit : 1 (constant)", "driven : 1 (constant)", "active : 1 (linked)"]
         if noisy:
             eqs += ["nvar : 1", "ncov : 1"] + [f"{n} : 1 (constant)"
                                                for n in ("bvar", "bcov", "lsq", "sig")]
@@ -346,8 +347,7 @@ class LineGroup(b2.NeuronGroup):
         code = _SETTLE_NOISY if noisy else _SETTLE_QUIET
         code += "x = clip(line * lsb_inv, -sw, sw)\nnum = 0\n"
         if digital:      # a segment none of whose rows is pulsed is not converted
-            code += (f"y = int(hits + driven > 0) * {signed_adc_code('x', 'levels')} * unit\n"
-                     "hits = 0\n")
+            code += f"y = int(active + driven > 0) * {signed_adc_code('x', 'levels')} * unit\n"
         else:
             code += "y = x * lsb\n"
         self.run_regularly(code, when="groups", order=LAYER_ORDER[0], name=name + "_settle")
@@ -357,6 +357,28 @@ class LineGroup(b2.NeuronGroup):
         self.lsb_inv = 1.0 / wiring.lsb
         self.sw = wiring.swing / wiring.lsb
         self.levels = wiring.levels
+
+
+class SegmentActivity(b2.NeuronGroup):
+    """Whether the rows of a row segment got a pulse this cycle, one neuron per (segment,
+    input copy, output pixel) of a digital layer: its lines (:class:`LineGroup`) read it
+    through a linked variable after their settle, and it is cleared after that. Fed by
+    synapses from the rows' sources (``active_post = 1``: a few per source neuron, against
+    one per cell for the lines)."""
+
+    def __init__(self, N: int, name: str):
+        super().__init__(N, "active : 1", name=name)
+        self.run_regularly("active = 0", when="groups", order=LAYER_ORDER[0] + 1,
+                           name=name + "_clear")
+
+
+def activity_index(lines: np.ndarray, wiring: LayerWiring, batch: int, pixels: int) -> np.ndarray:
+    """Index in the layer's :class:`SegmentActivity` of each line (segment, copy, pixel)."""
+    N = wiring.n_neurons
+    n_out = N // batch
+    seg, rem = np.divmod(lines, N)
+    copy, o = np.divmod(rem, n_out)
+    return (seg * batch + copy) * pixels + o % pixels
 
 
 class SpikingLayerGroup(b2.NeuronGroup):
