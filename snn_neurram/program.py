@@ -163,6 +163,8 @@ class ChipProgram:
         if not 0 <= start < stop <= len(groups):
             raise ValueError(f"need 0 <= start < stop <= {len(groups)} (got start={start}, "
                              f"stop={stop})")
+        if is_native(self.model):
+            raise ValueError("a native spiking network runs with run(mode='snn')")
         in_bits, out_bits, head_bits = batch.check_bits(in_bits, out_bits, head_bits)
         x = as_finite_array(x, "x")
         rng = self.chip.rng(check_seed(seed), f"stages {start}:{stop}")

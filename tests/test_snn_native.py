@@ -205,6 +205,11 @@ def test_native_networks_refuse_what_they_cannot_do():
     prog = sn.compile(model, sn.Chip(n_cores=2, seed=0), calibration=x)
     with pytest.raises(ValueError, match="mode='snn'"):
         prog.run(x[:, 0], mode="ann")
+    with pytest.raises(ValueError, match="mode='snn'"):
+        prog.run_stages(x[:, 0])
+    from snn_neurram.analysis.calibration import calibrate
+    with pytest.raises(ValueError, match="native spiking network"):
+        calibrate(prog, x[:, 0])
     with pytest.raises(ValueError, match="values -1, 0 or 1"):
         prog.run(x * 2, mode="snn", coding="spikes")
     with pytest.raises(ValueError, match="batch, steps"):

@@ -47,6 +47,7 @@ import numpy as np
 
 from .._checks import as_finite_array, check_int, check_range
 from .._seeds import check_seed
+from ..compiler.native import is_native
 from ..compiler.operating import block_mode, operating_point
 from ..compiler.plan import LayerPlan, ProgramPlan, as_plan
 from ..compiler.tiling import reprogram_bias
@@ -377,6 +378,9 @@ def calibrate(program: Any, X: Any, y: Any = None, *, in_bits: int = 4, out_bits
         gain ranges, and with labels the validation accuracy before and after the layer.
     """
     program = as_plan(program)
+    if is_native(program.model):
+        raise ValueError("calibrate() tunes the ADCs of ANN mode; a native spiking network's "
+                         "thresholds are set by the compiler (docs/snn.md)")
     X = as_finite_array(X, "X")
     samples = check_int(samples, "samples", 1, 10**6)
     adc_percentile = check_range(adc_percentile, "adc_percentile", 0, 100, lo_open=True)
