@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # on other Pythons it would pull a multi-GB CUDA build, so it is installed only there (TRAIN=1 forces it).
 TRAIN ?= $(shell $(PYTHON) -c 'import sys; print(1 if sys.version_info[:2] == (3, 11) else 0)')
 comma := ,
-TEST_EXTRAS := dev$(comma)nir$(if $(filter 1,$(TRAIN)),$(comma)train,)
+TEST_EXTRAS := dev$(comma)nir$(comma)audio$(if $(filter 1,$(TRAIN)),$(comma)train,)
 
 .PHONY: demo test bench clean
 
@@ -24,7 +24,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/snn-neurram demo
 
-test: $(VENV)/.installed-test
+# Debian's espeak-ng synthesises the spoken-keyword benchmark: installed here when apt-get can
+# (as root); elsewhere the tests that need it skip and say why
+$(VENV)/.system-packages: $(BIN)/python
+	@if command -v espeak-ng >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
+	else echo "note: espeak-ng missing (not root): the keyword tests will skip"; fi
+	touch $@
+
+test: $(VENV)/.installed-test $(VENV)/.system-packages
 	$(BIN)/lint-imports setup.cfg
 	$(BIN)/mypy --config-file setup.cfg
 	$(BIN)/python -m pytest -q

@@ -28,12 +28,18 @@ def no_work(monkeypatch):
     def started(args):
         raise AssertionError(f"{args.command} started despite a bad option")
 
-    for name in ("cmd_demo", "cmd_compare", "cmd_bench", "cmd_map", "cmd_energy"):
+    for name in ("cmd_demo", "cmd_compare", "cmd_bench", "cmd_map", "cmd_energy", "cmd_data"):
         monkeypatch.setattr(cli, name, started)
 
 
 # (argv, option the message must name, a fragment of the message); {file}/{dir} from `paths`
 REJECTS = [
+    (["data", "make-keywords", "--size", "huge"], "--size", "invalid choice"),
+    (["data", "make-keywords", "--seed", "-1"], "--seed", "[0, 4294967295]"),
+    (["data", "make-words"], "what", "invalid choice"),
+    (["data", "make-keywords", "--folder", "{file}"], "--folder", "existing file"),
+    (["compare", "--chips", "0"], "--chips", "[1, 100]"),
+    (["compare", "--trained-steps", "0"], "--trained-steps", "[1, 100000]"),
     (["demo", "--seed", "-1"], "--seed", "[0, 4294967295]"),
     (["demo", "--seed", "1.5"], "--seed", "must be an integer"),
     (["compare", "--seed", "4294967296"], "--seed", "[0, 4294967295]"),

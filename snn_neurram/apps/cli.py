@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -339,6 +340,19 @@ def _finish(result, args):
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from .keywords import make_keywords
+
+    print(f"snn-neurram data {args.what}: size {args.size}, seed {args.seed}")
+    t0 = time.perf_counter()
+    result = make_keywords(args.folder, size=args.size, seed=args.seed)
+    result.setdefault("seconds", time.perf_counter() - t0)
+    for key in ("path", "checksum", "counts"):
+        if key in result:
+            print(f"{key}: {result[key]}")
+    return _finish(result, args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "rbm":
         from .rbm_bench import recovery_benchmark
@@ -447,6 +461,19 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    help="folder for figures, created if needed (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
     p.set_defaults(func=cmd_compare)
+
+    p = subs["data"] = sub.add_parser(
+        "data", help="make the project's own data sets (the synthesised spoken keywords)")
+    p.add_argument("what", choices=["make-keywords"],
+                   help="make-keywords: speech synthesised with espeak-ng, augmented, split by "
+                   "voice, cached with a checksum")
+    p.add_argument("--size", choices=["full", "ci"], default="full",
+                   help="full (minutes on 2 cores) or ci (seconds) (default: %(default)s)")
+    p.add_argument("--seed", type=_seed(), default=0, help=seed_help)
+    p.add_argument("--folder", type=_out_folder("folder"),
+                   help="cache folder (default: the user's cache, ~/.cache/snn_neurram)")
+    p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
+    p.set_defaults(func=cmd_data)
 
     p = subs["bench"] = sub.add_parser(
         "bench", help="accuracy benchmarks (rbm: image recovery; classify: co-optimisation "

@@ -1,0 +1,29 @@
+"""The keyword SNN benchmark runs end to end on the CI-sized synthesised set."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+
+def test_recurrent_and_feed_forward_snns_on_the_ci_keywords(tmp_path):
+    for module in ("torch", "librosa"):
+        pytest.importorskip(module)
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed: apt-get install espeak-ng")
+    from snn_neurram.apps.keyword_bench import run_keyword_snn
+
+    result = run_keyword_snn("ci", 0, chips=2, folder=str(tmp_path),
+                             recipe=dict(epochs=2, hidden=32, steps=20), log=lambda s: None)
+    rows = {r["model"]: r for r in result["rows"]}
+    assert set(rows) == {"recurrent SNN", "feed-forward SNN"}
+    for row in rows.values():
+        summary = row["accuracy_summary"]
+        assert summary["chips"] == 2 and row["accuracy"] == pytest.approx(
+            np.mean(summary["per_chip"]))
+        assert row["gap_points"] == pytest.approx(
+            100 * (row["software_accuracy"] - row["accuracy"]))
+        assert row["energy_uj"] > 0 and row["synaptic_events"] > 0
+    # the recurrent layer's own spikes drive rows of its array
+    assert rows["recurrent SNN"]["rows_of_hidden_layer"] == 64 + 32
+    assert sum(result["clips"].values()) == len(result["classes"]) * 8
