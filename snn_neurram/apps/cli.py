@@ -347,7 +347,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = make_keywords(args.folder, size=args.size, seed=args.seed)
     result.setdefault("seconds", time.perf_counter() - t0)
-    for key in ("path", "checksum", "counts"):
+    for key in ("paths", "checksum", "counts"):
         if key in result:
             print(f"{key}: {result[key]}")
     return _finish(result, args)
