@@ -1,4 +1,4 @@
-"""docs/snn.md: every Python block runs as pasted, in order, in one namespace."""
+"""The pages of docs/: every Python block runs as pasted, in order, in one namespace."""
 
 import os
 import re
@@ -35,3 +35,20 @@ def test_every_block_runs_as_pasted(tmp_path, monkeypatch):
                                                     namespace["brian_run"].spikes))
     assert namespace["imported"].layers[0].neuron.beta == pytest.approx(0.9)
     assert np.mean(namespace["chip"].predictions == namespace["y_te"]) > 0.85
+
+
+def test_temporal_page_blocks_run_as_pasted(tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed: apt-get install espeak-ng")
+    path = os.path.join(os.path.dirname(DOC), "temporal.md")
+    with open(path, encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+    assert blocks
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))      # the cache goes to tmp_path
+    namespace: dict = {}
+    for k, code in enumerate(blocks):
+        exec(compile(code, f"docs/temporal.md block {k}", "exec"), namespace)
+    assert namespace["data"].X.shape == (96, 16000)
+    assert (tmp_path / "snn_neurram" / "keywords-ci-0.npz").exists()
