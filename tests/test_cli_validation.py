@@ -39,6 +39,8 @@ REJECTS = [
     (["data", "make-words"], "what", "invalid choice"),
     (["data", "make-keywords", "--folder", "{file}"], "--folder", "existing file"),
     (["compare", "--chips", "0"], "--chips", "[1, 100]"),
+    (["compare", "--dataset", "keywords", "--keywords-size", "huge"], "--keywords-size",
+     "invalid choice"),
     (["compare", "--trained-steps", "0"], "--trained-steps", "[1, 100000]"),
     (["demo", "--seed", "-1"], "--seed", "[0, 4294967295]"),
     (["demo", "--seed", "1.5"], "--seed", "must be an integer"),

@@ -27,3 +27,22 @@ def test_recurrent_and_feed_forward_snns_on_the_ci_keywords(tmp_path):
     # the recurrent layer's own spikes drive rows of its array
     assert rows["recurrent SNN"]["rows_of_hidden_layer"] == 64 + 32
     assert sum(result["clips"].values()) == len(result["classes"]) * 8
+
+
+def test_compare_keywords_cli_writes_rows_and_a_figure(tmp_path, monkeypatch):
+    import json
+
+    for module in ("torch", "librosa"):
+        pytest.importorskip(module)
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed: apt-get install espeak-ng")
+    from snn_neurram.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "k.json"
+    assert main(["compare", "--dataset", "keywords", "--keywords-size", "ci", "--chips", "1",
+                 "--out", str(tmp_path), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["model"] for r in result["rows"]] == ["recurrent SNN", "feed-forward SNN"]
+    assert (tmp_path / "compare_keywords_ci.png").exists()
+    assert result["provenance"]["command"].startswith("snn-neurram compare --dataset keywords")

@@ -156,7 +156,7 @@ def energy_figure(acc: dict[str, Any], path: str, title: str | None = None) -> s
 
 
 def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset: str,
-                      path: str) -> str:
+                      path: str, reference: str = "float software") -> str:
     """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
     over its time steps (whiskers: 95 % interval over chips, where the rows have one)."""
     plt = _pyplot()
@@ -165,7 +165,7 @@ def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        key = ("ANN (bit-serial)" if r["mode"] == "ann" else
+        key = (r["label"] if r.get("label") else "ANN (bit-serial)" if r["mode"] == "ann" else
                f"SNN trained, {r['coding']} coding" if r["mode"] == "snn_trained" else
                f"SNN converted, {r['coding']} coding")
         groups.setdefault(key, []).append(r)
@@ -184,7 +184,7 @@ def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset
                 tag = f"{r['in_bits']}b" if r["mode"] == "ann" else f"T={r['steps']}"
                 ax.annotate(tag, (xv, yv), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")
-        ax.axhline(100 * float_accuracy, color="k", ls="--", lw=1, label="float software")
+        ax.axhline(100 * float_accuracy, color="k", ls="--", lw=1, label=reference)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())

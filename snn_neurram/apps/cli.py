@@ -313,6 +313,13 @@ def cmd_energy(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.dataset == "keywords":
+        from .keyword_bench import run_keyword_snn
+
+        print(f"snn-neurram compare: spiking networks on the synthesised keywords "
+              f"({args.keywords_size})")
+        result = run_keyword_snn(args.keywords_size, args.seed, args.chips, out_dir=args.out)
+        return _finish(result, args)
     from .compare import run_comparison
 
     print(f"snn-neurram compare: {args.model} on {args.dataset}")
@@ -434,8 +441,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "compare", help="spiking vs multi-bit inference: accuracy, latency, energy, spikes")
     p.add_argument("--model", default="mlp", choices=["mlp"],
                    help="network to train and map (default: %(default)s)")
-    p.add_argument("--dataset", default="digits", choices=DATASETS,
-                   help="data set (default: %(default)s)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS + ("keywords",),
+                   help="data set (default: %(default)s); keywords: the synthesised spoken "
+                   "keywords, recurrent and feed-forward SNNs (docs/temporal.md)")
+    p.add_argument("--keywords-size", choices=["full", "ci"], default="full",
+                   help="keywords only: the full set or the CI-sized one (default: "
+                   "%(default)s)")
     p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
                    help="folder of the Fashion-MNIST IDX files (default: Debian's "
                    "dataset-fashion-mnist); only with --dataset fashion-mnist")

@@ -38,10 +38,12 @@ KEYWORD_SNN_RECIPE: dict[str, Any] = dict(channels=64, steps=50, hidden=128, bet
 
 def run_keyword_snn(size: str = "full", seed: int = 0, chips: int = 3,
                     folder: str | None = None, recipe: dict[str, Any] | None = None,
+                    out_dir: str | None = None,
                     log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Train the recurrent SNN and its feed-forward baseline on the keywords and run both on
     ``chips`` chips (seeds ``seed`` ...); returns rows of software and chip accuracy (summarised
-    over chips), energy, latency, spikes and synaptic events per inference."""
+    over chips), energy, latency, spikes and synaptic events per inference, and with
+    ``out_dir`` a figure of accuracy against latency and energy."""
     from ..training.snn import SpikingNet, export_snn, train_snn
     from .audio_features import cochlear_spikes
     from .keywords import load_keywords
@@ -84,7 +86,9 @@ def run_keyword_snn(size: str = "full", seed: int = 0, chips: int = 3,
             log(f"  chip {c + 1}/{chips}: {100 * runs[-1]['accuracy']:.2f} % "
                 f"(software {100 * software:.2f} %)")
         acc = np.array([[run["accuracy"]] for run in runs])
-        row: dict[str, Any] = {"model": kind, "recurrent": recurrent,
+        row: dict[str, Any] = {"model": kind, "label": kind, "mode": "snn_trained",
+                               "coding": "cochlear", "steps": r["steps"], "in_bits": None,
+                               "recurrent": recurrent,
                                "software_accuracy": software, "accuracy": float(acc.mean()),
                                "gap_points": 100 * (software - float(acc.mean())),
                                "accuracy_summary": summarize(acc, int(te.sum())),
@@ -94,7 +98,18 @@ def run_keyword_snn(size: str = "full", seed: int = 0, chips: int = 3,
         for name in ("energy_uj", "latency_us", "spikes", "synaptic_events"):
             row[name] = float(np.mean([run[name] for run in runs]))
         rows.append(row)
-    return {"dataset": f"keywords-{size}", "seed": seed, "chips": chips,
+    figures = {}
+    if out_dir is not None:
+        import os
+
+        from ..analysis.plotting import comparison_figure
+
+        os.makedirs(out_dir, exist_ok=True)
+        best = max(row["software_accuracy"] for row in rows)
+        figures["accuracy"] = comparison_figure(
+            rows, best, f"keywords-{size}", os.path.join(out_dir, f"compare_keywords_{size}.png"),
+            reference="best software")
+    return {"dataset": f"keywords-{size}", "seed": seed, "chips": chips, "figures": figures,
             "chip_seeds": list(range(seed, seed + chips)), "recipe": r,
             "classes": [str(c) for c in data.classes],
             "clips": {name: int(m.sum()) for name, m in (("train", tr), ("val", va),
