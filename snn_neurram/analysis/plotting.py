@@ -156,9 +156,11 @@ def energy_figure(acc: dict[str, Any], path: str, title: str | None = None) -> s
 
 
 def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset: str,
-                      path: str, reference: str = "float software") -> str:
+                      path: str, reference: str = "float software",
+                      title: str = "Spiking vs multi-bit inference on NeuRRAM") -> str:
     """Accuracy against latency and against energy: ANN mode per input bits, SNN per coding
-    over its time steps (whiskers: 95 % interval over chips, where the rows have one)."""
+    over its time steps (whiskers: 95 % interval over chips, where the rows have one); a
+    logarithmic axis where the values span more than a decade."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
@@ -185,13 +187,15 @@ def comparison_figure(rows: list[dict[str, Any]], float_accuracy: float, dataset
                 ax.annotate(tag, (xv, yv), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")
         ax.axhline(100 * float_accuracy, color="k", ls="--", lw=1, label=reference)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        values = [r[field] * scale for r in rows]
+        if max(values) > 10 * min(values) > 0:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Spiking vs multi-bit inference on NeuRRAM ({dataset})", fontsize=11)
+    fig.suptitle(f"{title} ({dataset})", fontsize=11)
     return save_figure(fig, path)
 
 

@@ -108,7 +108,7 @@ def run_keyword_snn(size: str = "full", seed: int = 0, chips: int = 3,
         best = max(row["software_accuracy"] for row in rows)
         figures["accuracy"] = comparison_figure(
             rows, best, f"keywords-{size}", os.path.join(out_dir, f"compare_keywords_{size}.png"),
-            reference="best software")
+            reference="best software", title="Spiking networks on the synthesised keywords")
     return {"dataset": f"keywords-{size}", "seed": seed, "chips": chips, "figures": figures,
             "chip_seeds": list(range(seed, seed + chips)), "recipe": r,
             "classes": [str(c) for c in data.classes],
