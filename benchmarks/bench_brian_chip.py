@@ -25,7 +25,6 @@ The JSON's ``ratio`` is (our time per step) / (plain Brian2's time per step): lo
 
 import argparse
 import gc
-import multiprocessing as mp
 import os
 import resource
 import sys
@@ -36,6 +35,7 @@ import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.measure import in_child
 from snn_neurram.apps.provenance import provenance
 from snn_neurram.engines.brian import build_snn_brian
 from snn_neurram.nn.layers import Sequential
@@ -146,25 +146,6 @@ def _plain(model, x, steps, repeats):
             "spikes": [int(m.num_spikes) for m in monitors]}
 
 
-def _in_child(fn, *args):
-    """Run fn(*args) in a forked child; its result."""
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-
-    def target():
-        child.send(fn(*args))
-        child.close()
-
-    proc = ctx.Process(target=target)
-    proc.start()
-    child.close()
-    result = parent.recv()
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f"measurement child failed (exit code {proc.exitcode})")
-    return result
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -202,9 +183,9 @@ def main(argv=None):
     result["cores_used"] = len({pl.core for p in program.plan.plans for b in p.blocks
                                 for pl in b.placements})
     # every measurement forks from this same parent state
-    runs = {key: _in_child(_ours, prog, x, args.steps, args.repeats)
+    runs = {key: in_child(_ours, prog, x, args.steps, args.repeats)
             for key, prog in programs.items()}
-    runs["plain"] = _in_child(_plain, model, x, args.steps, args.repeats)
+    runs["plain"] = in_child(_plain, model, x, args.steps, args.repeats)
     plain_step = runs["plain"]["seconds_per_step"]
     result.update(runs)
     result.update({

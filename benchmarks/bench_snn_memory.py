@@ -17,7 +17,6 @@ The JSON's ``ratio`` is (peak RSS growth of the chunked run of ``--images`` imag
 """
 
 import argparse
-import multiprocessing as mp
 import resource
 import time
 
@@ -25,6 +24,7 @@ import numpy as np
 
 import snn_neurram as sn
 from snn_neurram._io import write_json
+from snn_neurram.apps.measure import in_child
 from snn_neurram.apps.provenance import provenance
 from snn_neurram.engines.spiking import default_chunk
 from snn_neurram.layers import Conv2d, Dense, Flatten, MaxPool2d, Sequential
@@ -44,32 +44,18 @@ def _model(seed=0):
         Dense(rng.standard_normal((4 * 14 * 14, 10)) * 0.1, np.zeros(10), activation="linear")])
 
 
-def _child(conn, program, x, steps, chunk, progress):
+def _child(program, x, steps, chunk, progress):
+    """One run, measured (in a forked child: its peak RSS growth (MB) and time)."""
     before = _rss_mb()
     t0 = time.perf_counter()
     r = program.run(x, mode="snn", coding="rate", steps=steps, seed=1, chunk=chunk,
                     progress=progress)
     seconds = time.perf_counter() - t0
-    conn.send({"images": len(x), "chunk": chunk, "seconds": seconds,
-               "rss_growth_mb": _rss_mb() - before, "rss_start_mb": before,
-               "energy_per_inference_j": r.energy_per_inference_j,
-               "spikes_per_inference": r.spikes_per_inference,
-               "result_mb": (r.readout.nbytes + sum(c.nbytes for c in r.spike_counts)) / 2**20})
-    conn.close()
-
-
-def _measure(program, x, steps, chunk, progress):
-    """Run in a forked child; its peak RSS growth (MB) and time."""
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, program, x, steps, chunk, progress))
-    proc.start()
-    child.close()
-    result = parent.recv()
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f"measurement child failed (exit code {proc.exitcode})")
-    return result
+    return {"images": len(x), "chunk": chunk, "seconds": seconds,
+            "rss_growth_mb": _rss_mb() - before, "rss_start_mb": before,
+            "energy_per_inference_j": r.energy_per_inference_j,
+            "spikes_per_inference": r.spikes_per_inference,
+            "result_mb": (r.readout.nbytes + sum(c.nbytes for c in r.spike_counts)) / 2**20}
 
 
 def main(argv=None):
@@ -86,8 +72,8 @@ def main(argv=None):
     x = rng.random((args.images,) + SHAPE)
     x_base = x[:args.baseline_images].copy()
     program.run(x[:4], mode="snn", steps=2)                      # compile kernels, warm caches
-    base = _measure(program, x_base, args.steps, len(x_base), False)
-    chunked = _measure(program, x, args.steps, None, True)
+    base = in_child(_child, program, x_base, args.steps, len(x_base), False)
+    chunked = in_child(_child, program, x, args.steps, None, True)
     per_image = base["rss_growth_mb"] / len(x_base)
     extrapolated = per_image * args.images
     chunk = min(default_chunk(program, SHAPE, args.steps), args.images)

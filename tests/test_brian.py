@@ -11,12 +11,7 @@ from snn_neurram.brian import (NeuRRAMNeurons, RRAMSynapses, TransposableSynapse
 from snn_neurram.neuron import adc_convert, lif_rate                          # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def numpy_target():
-    b2.prefs.codegen.target = "numpy"
-    b2.defaultclock.dt = 0.27 * b2.us
-    b2.seed(2024)
-    yield
+pytestmark = pytest.mark.usefixtures("brian_numpy")
 
 
 def quiet():

@@ -10,7 +10,7 @@ codings rate, regular, latency and spikes.
 import numpy as np
 import pytest
 
-b2 = pytest.importorskip("brian2")
+import brian2 as b2
 
 import snn_neurram as sn                                                       # noqa: E402
 from snn_neurram.engines.brian import build_snn_brian, run_snn_brian           # noqa: E402
@@ -18,12 +18,7 @@ from snn_neurram.nn.layers import Conv2d, Dense, Flatten, MaxPool2d, Sequential 
 from snn_neurram.nn.spiking import LIF, SpikingConv2d, SpikingDense            # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def numpy_target():
-    b2.prefs.codegen.target = "numpy"
-    b2.defaultclock.dt = 0.27 * b2.us
-    b2.seed(2024)
-    yield
+pytestmark = pytest.mark.usefixtures("brian_numpy")
 
 
 def quiet_chip(n_cores, **kw):

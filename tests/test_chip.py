@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from optional import need
 
 import snn_neurram as sn
 from snn_neurram import (AvgPool2d, CapacityError, Chip, Conv2d, Core, Dense, Flatten, MaxPool2d,
@@ -216,7 +217,7 @@ def test_bad_arguments(rng):
 
 
 def test_from_torch_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     nn = torch.nn
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),

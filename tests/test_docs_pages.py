@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from optional import need
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                    "snn.md")
@@ -21,7 +22,7 @@ def test_the_page_has_code():
 
 def test_every_block_runs_as_pasted(tmp_path, monkeypatch):
     for module in ("torch", "snntorch", "nir"):
-        pytest.importorskip(module)
+        need(module)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for k, code in enumerate(_blocks()):

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from optional import need
 
 import snn_neurram as sn
 from snn_neurram.calibration import calibrate
@@ -12,7 +13,7 @@ from snn_neurram.datasets import load_digits_split
 from snn_neurram.finetune import ChipDriver, SimulatedChip, progressive_finetune
 from snn_neurram.layers import Dense, Sequential
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 from snn_neurram.training import QuantNet, evaluate, export, train  # noqa: E402
 
 BITS = 3

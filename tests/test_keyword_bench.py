@@ -4,11 +4,12 @@ import shutil
 
 import numpy as np
 import pytest
+from optional import need
 
 
 def test_recurrent_and_feed_forward_snns_on_the_ci_keywords(tmp_path):
     for module in ("torch", "librosa"):
-        pytest.importorskip(module)
+        need(module)
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed: apt-get install espeak-ng")
     from snn_neurram.apps.keyword_bench import run_keyword_snn
@@ -33,7 +34,7 @@ def test_compare_keywords_cli_writes_rows_and_a_figure(tmp_path, monkeypatch):
     import json
 
     for module in ("torch", "librosa"):
-        pytest.importorskip(module)
+        need(module)
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed: apt-get install espeak-ng")
     from snn_neurram.cli import main

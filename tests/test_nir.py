@@ -14,8 +14,9 @@ import sys
 
 import numpy as np
 import pytest
+from optional import need
 
-nir = pytest.importorskip("nir")
+nir = need("nir")
 
 import snn_neurram as sn  # noqa: E402
 from snn_neurram.analysis.nir_export import effective_model, program_to_nir  # noqa: E402
@@ -600,7 +601,7 @@ def test_missing_nir_says_how_to_install_it(monkeypatch):
 # ---------------------------------------------------------------------------------- snnTorch
 
 def _snntorch():
-    return pytest.importorskip("snntorch")
+    return need("snntorch")
 
 
 def _snn_net(snn, torch, n_in, n_h, n_out, recurrent, **neuron_kw):

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from optional import need
 
 import snn_neurram as sn
 from snn_neurram import encoding
@@ -140,7 +141,7 @@ def test_compare_cli_json(tmp_path):
 
 
 def test_compare_trains_an_snn_and_measures_its_software_on_the_chips_spikes(tmp_path):
-    pytest.importorskip("torch")
+    need("torch")
     from snn_neurram.apps.compare import run_comparison
 
     result = run_comparison("digits", steps=(4,), ann_bits=(2,), codings=("rate",), chips=1,

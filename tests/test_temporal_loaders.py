@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from optional import need
 from scipy.io import wavfile
 
 from snn_neurram.apps import temporal_data as td
@@ -276,7 +277,7 @@ SHD_SAMPLES = [
 
 @pytest.fixture
 def h5py():
-    return pytest.importorskip("h5py")
+    return need("h5py")
 
 
 def _write_shd(h5py, path, samples=SHD_SAMPLES, skip=()):

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from optional import need
 
 from snn_neurram.datasets import load_digits_split
 from snn_neurram.device import RRAMDevice
@@ -88,7 +89,7 @@ def test_import_without_torch_gives_install_hint():
 
 
 # ---------------------------------------------------------------------------- with torch
-torch = pytest.importorskip("torch")
+torch = need("torch")
 from snn_neurram.training import (QuantNet, evaluate, evaluate_draws, export,  # noqa: E402
                                   load_checkpoint, train)
 from snn_neurram.training.quant import clipped_relu, quantize_input  # noqa: E402

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from optional import need
 
 import snn_neurram as sn
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from snn_neurram.apps.datasets import load_digits_split  # noqa: E402
 from snn_neurram.compiler.native import simulate_float  # noqa: E402

@@ -30,7 +30,8 @@ def _check_net(net):
         raise ValueError(f"net must be a QuantNet (got {type(net).__name__})")
 
 
-def _data(X, y, name="X", yname="y"):
+def labelled_data(X: ArrayLike, y: ArrayLike, name: str = "X",
+                  yname: str = "y") -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, labels) as float32 / int64 tensors, checked against each other."""
     X = as_finite_array(X, name, dtype=np.float32)
     y = np.asarray(y)
@@ -82,7 +83,7 @@ def evaluate_draws(net: QuantNet, X: ArrayLike, y: ArrayLike, *, eta: float | No
     batch_size = check_int(batch_size, "batch_size", 1, None)
     eta = net.test_eta if eta is None else eta
     eta = None if eta is None else check_range(eta, "eta", 0.0, None)
-    Xt, yt = _data(X, y)
+    Xt, yt = labelled_data(X, y)
     gen = torch.Generator().manual_seed(check_int(seed, "seed", 0, None))
     was_training = net.training
     net.eval()
@@ -294,14 +295,14 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
             raise ValueError("teacher: distillation needs network inputs (start=0)")
     distill = check_range(distill, "distill", 0.0, 1.0)
     temperature = check_range(temperature, "temperature", 0.0, None, lo_open=True)
-    Xt, yt = _data(X, y)
+    Xt, yt = labelled_data(X, y)
     n_classes = net.stages[-1].weight.shape[0]
     if int(yt.max()) >= n_classes:
         raise ValueError(f"y holds label {int(yt.max())} but the net has {n_classes} outputs")
     if (X_val is None) != (y_val is None):
         raise ValueError("give both X_val and y_val, or neither")
-    if X_val is not None:
-        X_val, y_val = (t.numpy() for t in _data(X_val, y_val, "X_val", "y_val"))
+    if X_val is not None and y_val is not None:
+        X_val, y_val = (t.numpy() for t in labelled_data(X_val, y_val, "X_val", "y_val"))
     n = len(Xt)
     steps = math.ceil(n / batch_size)
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size,

@@ -77,7 +77,8 @@ from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
 from ..physics.mapping import conductance_pair, weight_scale
 from ..physics.neuron import NeuronConfig
-from .loop import LR_SCHEDULES, lr_scheduler, new_history, resume_training, run_epochs
+from .loop import (LR_SCHEDULES, labelled_data, lr_scheduler, new_history, resume_training,
+                   run_epochs)
 from .spread import conductance_sigma, weight_noise_sigma
 
 __all__ = ["SpikingNet", "SpikingLayer", "train_snn", "evaluate_snn", "export_snn",
@@ -712,23 +713,17 @@ def encode_inputs(X: Any, steps: int, coding: str = "rate",
 def _inputs(X: Any, y: Any, coding: str, steps: int, name: str = "X",
             yname: str = "y") -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, labels) as float32 / int64 tensors, checked against each other and the code."""
-    Xa = as_finite_array(X, name, dtype=np.float32)
-    ya = np.asarray(y)
-    if ya.ndim != 1 or len(ya) != len(Xa) or len(Xa) == 0:
-        raise ValueError(f"{yname} must be a 1-D array with one label per row of {name} "
-                         f"(got {name} {Xa.shape}, {yname} {ya.shape})")
-    if not np.issubdtype(ya.dtype, np.integer) or ya.min() < 0:
-        raise ValueError(f"{yname} must hold integer class labels >= 0")
+    Xt, yt = labelled_data(X, y, name, yname)
     if coding == "spikes":
-        if Xa.ndim < 3 or Xa.shape[1] != steps:
+        if Xt.ndim < 3 or Xt.shape[1] != steps:
             raise ValueError(f"with coding='spikes', {name} must be spike trains (N, steps={steps}"
-                             f", ...) (got shape {Xa.shape})")
-        if not np.all(np.isin(Xa, (-1.0, 0.0, 1.0))):
+                             f", ...) (got shape {tuple(Xt.shape)})")
+        if not bool(torch.isin(Xt, torch.tensor([-1.0, 0.0, 1.0])).all()):
             raise ValueError(f"spike trains {name} must hold -1, 0 and 1 only")
-    elif Xa.size and (Xa.min() < -1.0 or Xa.max() > 1.0):
+    elif Xt.numel() and (float(Xt.min()) < -1.0 or float(Xt.max()) > 1.0):
         raise ValueError(f"{name} must hold values in [-1, 1] (spike probabilities; got "
-                         f"[{Xa.min():g}, {Xa.max():g}]): scale the inputs first")
-    return torch.from_numpy(np.ascontiguousarray(Xa)), torch.from_numpy(ya.astype(np.int64))
+                         f"[{float(Xt.min()):g}, {float(Xt.max()):g}]): scale the inputs first")
+    return Xt, yt
 
 
 def _pre_encode(X: Any, Xt: torch.Tensor, steps: int, coding: str) -> tuple[torch.Tensor, str]:
