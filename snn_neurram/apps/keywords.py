@@ -47,14 +47,9 @@ Difficulty (full, seed 0; accuracy on the test voices)
     ========================  ==========  ==========  ==========
     logistic regression [1]_  0.748       0.526       0.438
     MLP [1]_                  0.758       0.546       0.446
-    small 1-D CNN [2]_        0.970       0.857       0.766
     ========================  ==========  ==========  ==========
 
     .. [1] :func:`mfcc_baseline` on time-pooled MFCCs (:func:`pooled_mfcc`).
-    .. [2] Measured once with a throwaway PyTorch script that is not in the repository: three
-       1-D convolutions (128 channels, kernels 5, 5, 3, batch norm, ReLU, dropout 0.2) over
-       the 49 frames of 40 MFCCs, global max pooling, a linear layer; AdamW (lr 2e-3, weight
-       decay 1e-2), 40 epochs of batches of 64, the epoch of best validation accuracy.
 
 Cache
     ``<folder>/keywords-<size>-<seed>.npz`` (``-snr<lo>_<hi>`` added for a non-default SNR
