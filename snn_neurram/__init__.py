@@ -7,7 +7,8 @@ The package in layers, bottom up (see docs/architecture.md): :mod:`~snn_neurram.
 :mod:`~snn_neurram.analysis` (energy, calibration, fine-tuning, persistence) and the facade
 :class:`ChipProgram` that :func:`compile` returns. Native spiking networks:
 :class:`LIF`, :class:`SpikingDense`, :class:`SpikingConv2d`, NIR import/export (:func:`from_nir`,
-:func:`to_nir`). Sampling models: :class:`RBM` and
+:func:`to_nir`). Recurrent layers on the chip's recurrent MVM: :class:`LSTM`,
+:class:`ParallelLSTM`. Sampling models: :class:`RBM` and
 :class:`BoltzmannMachine`.
 """
 
@@ -18,6 +19,7 @@ from .hw.chip import Chip
 from .hw.core import Core
 from .nn.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Residual, Sequential
 from .nn.nir_io import from_nir, to_nir
+from .nn.recurrent import LSTM, ParallelLSTM
 from .nn.spiking import LIF, SpikingConv2d, SpikingDense
 from .nn.torch_import import from_torch
 from .physics.device import RRAMDevice
@@ -28,5 +30,6 @@ from .program import ChipProgram, compile, load
 __all__ = ["Core", "RRAMDevice", "NeuronConfig", "Chip", "compile", "load", "ChipProgram",
            "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Residual", "Sequential",
            "from_torch", "LIF", "SpikingDense", "SpikingConv2d", "from_nir", "to_nir",
+           "LSTM", "ParallelLSTM",
            "CapacityError", "ProgramFileError", "to_conductances",
            "from_conductances", "RBM", "BoltzmannMachine", "__version__"]

@@ -15,6 +15,7 @@ import numpy as np
 from .._checks import check_int
 from ..compiler.operating import block_mode, operating_point
 from ..compiler.plan import as_plan
+from ..nn.graph import concurrent_groups
 from ..physics.energy import EnergyModel, mvm_account, mvm_events, spike_account
 
 __all__ = ["EnergyModel", "PUBLISHED", "mvm_events", "mvm_account", "peak", "fit_to_published",
@@ -123,6 +124,7 @@ def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
     out_bits = check_int(out_bits, "out_bits", 1, 8)
     busy = np.zeros(program.chip.n_cores)
     layers = []
+    core_times: list[dict[int, float]] = []
     for plan in program.plans:
         mode, bits = block_mode(plan, out_bits)
         activity = _bit_activity(plan.calib_rows, in_bits) if plan.calib_rows is not None \
@@ -153,6 +155,7 @@ def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
         comp["transfer"] = n_mvm * plan.n_out * out_bits * model.e_transfer_bit
         for c, t in core_time.items():
             busy[c] += t
+        core_times.append(core_time)
         latency = max(core_time.values())
         energy = sum(comp.values())
         macs = plan.n_in * plan.n_out * n_mvm
@@ -162,7 +165,14 @@ def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
                        "latency_s": latency, "input_activity": activity,
                        "cores": sorted(core_time)})
     energy = sum(l["energy_j"] for l in layers)
-    latency = sum(l["latency_s"] for l in layers)
+    # layers in sequence; parallel LSTM cells at the same time, those sharing a core in turn
+    latency = 0.0
+    for group in concurrent_groups(program.model):
+        per_core: dict[int, float] = {}
+        for layer in group:
+            for c, t in core_times[program.index_of(layer)].items():
+                per_core[c] = per_core.get(c, 0.0) + t
+        latency += max(per_core.values())
     macs = sum(l["macs"] for l in layers)
     by_comp = {k: sum(l["energy_by_component_j"][k] for l in layers)
                for k in layers[0]["energy_by_component_j"]}
@@ -182,6 +192,7 @@ def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
         "layers": layers,
         "model": model.to_dict(),
         "notes": "MACs count one per weight and input (the chip's peak figures count one per "
-                 "cell, two per differential weight); latency: layers in sequence, a layer's "
+                 "cell, two per differential weight); latency: layers in sequence (parallel LSTM "
+                 "cells at the same time where they hold different cores), a layer's "
                  "cores in parallel; digital pooling and control are not counted.",
     }

@@ -520,7 +520,10 @@ def _build_plan(p: Any, k: int, layer: Any, chip: Chip) -> LayerPlan:
     if (p["n_in"], p["n_out"]) != (n_in, n_out):
         raise _Bad(f"{where} is for a {p['n_in']!r} x {p['n_out']!r} matrix, but weighted layer "
                    f"{k} of the model ({layer.name}) is {n_in} x {n_out}")
-    _str(p["activation"], f"{where}: activation", ACTIVATIONS)
+    _str(p["activation"], f"{where}: activation", ACTIVATIONS + ("lstm",))
+    if p["activation"] != getattr(layer, "activation", None):
+        raise _Bad(f"{where} has activation {p['activation']!r}, but weighted layer {k} of the "
+                   f"model ({layer.name}) has {getattr(layer, 'activation', None)!r}")
     for name in ("x_max", "w_max"):
         _real(p[name], f"{where}: {name}", 0.0, lo_open=True)
     _real(p["out_top"], f"{where}: out_top", 0.0)

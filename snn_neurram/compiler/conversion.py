@@ -97,6 +97,9 @@ def snn_layers(model: Any) -> list[Any]:
     is_native(model)                    # refuses a mix of native and converted layers
     out = []
     for node in leaves(model):
+        if getattr(node, "activation", None) == "lstm":
+            raise ValueError(f"{node.name}: LSTM cells have no spiking form here; they run in "
+                             "multi-bit mode (mode='ann')")
         if not isinstance(node, (Dense, Conv2d, Flatten, MaxPool2d)):
             raise ValueError(f"mode='snn' runs Dense, Conv2d, MaxPool2d and Flatten layers; "
                              f"{type(node).__name__} ({getattr(node, 'name', '')}) has no "

@@ -93,8 +93,9 @@ class LayerPlan:
 
     @property
     def single_segment(self) -> bool:
-        """True when the activation runs in the neurons (one row segment, relu or linear)."""
-        return self.n_rseg == 1 and self.activation in ("relu", "linear")
+        """True when the activation runs in the neurons (one row segment, relu or linear, or
+        an LSTM cell's gates)."""
+        return self.n_rseg == 1 and self.activation in ("relu", "linear", "lstm")
 
 
 @dataclass(eq=False)
@@ -140,6 +141,10 @@ class ProgramPlan:
         :func:`snn_neurram.nn.graph.stages`); only for a flat Sequential."""
         if not is_flat(self.model):
             raise ValueError("stage-wise runs need a flat Sequential model (no residual blocks)")
+        if any(p.activation == "lstm" for p in self.plans):
+            raise ValueError("stage-wise runs (run_stages, calibrate, progressive fine-tuning) "
+                             "do not take LSTM cells: their operating points are set when the "
+                             "model is compiled with calibration data")
         return stages(self.model)
 
     def forget_operating_points(self) -> None:

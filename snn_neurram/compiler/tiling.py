@@ -32,6 +32,7 @@ from ..errors import CapacityError
 from ..hw.chip import Chip
 from ..nn.graph import leaves, weighted_layers
 from ..nn.layers import Conv2d, Dense, Residual, Sequential, activation_fn
+from ..nn.recurrent import LSTM, ParallelLSTM
 from ..nn.torch_import import from_torch
 from ..physics.mapping import to_conductances, weight_scale
 from .native import calibration_spikes, is_native, simulate_float
@@ -56,11 +57,26 @@ def _as_sequential(model):
 
 
 def _record_inputs(model, x, layers):
-    """Float forward pass that records every weighted layer's input and pre-activation."""
-    inputs, outputs = {}, {}
+    """Float forward pass that records every weighted layer's input and pre-activation (an
+    LSTM cell: the rows [x_t, h_{t-1}] of all its steps, and their number per input)."""
+    inputs, outputs, steps = {}, {}, {}
     ids = {id(l): k for k, l in enumerate(layers)}
 
     def run(node, x):
+        if isinstance(node, LSTM):
+            k = ids[id(node)]
+            rows = []
+
+            def gates(z):
+                rows.append(z)
+                return node.gate_activations(node.preactivation(z))
+            y = node.run(x, gates)
+            inputs[k] = np.concatenate(rows)
+            outputs[k] = node.preactivation(inputs[k])
+            steps[k] = x.shape[1]
+            return y
+        if isinstance(node, ParallelLSTM):
+            return np.concatenate([run(cell, x) for cell in node.cells], axis=1)
         if isinstance(node, (Dense, Conv2d)):
             inputs[ids[id(node)]] = x
             pre = node.preactivation(x)
@@ -76,7 +92,7 @@ def _record_inputs(model, x, layers):
         return node.forward_float(x)
 
     run(model, x)
-    return inputs, outputs
+    return inputs, outputs, steps
 
 
 def _tile(k, layer, x_max, chip):
@@ -199,10 +215,11 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
         inputs = dict(enumerate(rows))
         pres = {k: np.atleast_1d(l.neuron.threshold) for k, l in enumerate(layers)}
         in_shapes = _input_shapes(model, tuple(spikes.shape[2:]))
+        steps: dict[int, int] = {}
     else:
         shape = tuple(calib.shape[1:])
         model.output_shape(shape)                  # checks the layer shapes
-        inputs, pres = _record_inputs(model, calib, layers)
+        inputs, pres, steps = _record_inputs(model, calib, layers)
         in_shapes = {k: inputs[k].shape[1:] for k in inputs}
 
     plans = []
@@ -222,8 +239,10 @@ def compile_plan(model: Any, chip: Chip, *, calibration: Any = None,
             top = layer.clip if layer.clip is not None else (
                 float(np.percentile(np.maximum(pre, 0), range_percentile)) or 1.0)
         blocks, w_max, n_r, n_c = _tile(k, layer, x_max, chip)
-        mvms = (int(np.prod(layer.output_shape(in_shapes[k])[1:])) if isinstance(layer, Conv2d)
-                else 1)
+        if isinstance(layer, Conv2d):
+            mvms = int(np.prod(layer.output_shape(in_shapes[k])[1:]))
+        else:
+            mvms = steps.get(k, 1)                  # an LSTM: one MVM per step
         n_in, n_out = layer.matrix()[0].shape
         plans.append(LayerPlan(k, layer.name, type(layer).__name__, n_in, n_out,
                                layer.activation, x_max, top, w_max, n_r, n_c,

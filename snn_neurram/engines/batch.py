@@ -11,7 +11,12 @@
    converts its partial sum linearly with ``out_bits + 1`` bits (a sign bit more), the partial
    sums are added digitally and the activation is applied digitally
    (:func:`snn_neurram.physics.neuron.requantize`);
-4. pooling, flattening and residual additions are digital (float) operations.
+4. pooling, flattening and residual additions are digital (float) operations;
+5. an LSTM cell (:mod:`snn_neurram.nn.recurrent`) runs its time loop: per step one MVM of the
+   rows [x_t, h_{t-1}] (quantised as in 1), its four gates read out by the neurons with their
+   own activation (sigmoid, sigmoid, tanh, sigmoid: one V_read for the block, each gate's
+   columns converted in its mode), then the digital cell update; parallel cells run one after
+   another here (the energy account lets cells on different cores overlap).
 
 All read noise of a run comes from one generator, passed down and drawn from in a fixed order
 (chunk, layer, block, replica, phase), so the same plan, inputs and generator give the same
@@ -30,6 +35,7 @@ from .._checks import as_finite_array, check_int
 from ..compiler.operating import block_mode, operating_point
 from ..compiler.plan import LayerPlan, ProgramPlan
 from ..nn.layers import Conv2d, Dense, Residual, Sequential, activation_fn
+from ..nn.recurrent import LSTM, ParallelLSTM, gate_spans
 from ..physics import kernels
 from ..physics.neuron import requantize
 
@@ -92,6 +98,12 @@ def run_stages(program: ProgramPlan, x: np.ndarray, start: int, stop: int, in_bi
 
 def _run_node(program: ProgramPlan, node: Any, x: np.ndarray, in_bits: int, out_bits: int,
               noise_model: str, head_bits: int | None, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(node, LSTM):
+        return _run_lstm(program, program.plan_of(node), node, x, in_bits, out_bits,
+                         noise_model, rng)
+    if isinstance(node, ParallelLSTM):
+        return np.concatenate([_run_node(program, cell, x, in_bits, out_bits, noise_model,
+                                         head_bits, rng) for cell in node.cells], axis=1)
     if isinstance(node, (Dense, Conv2d)):
         return _run_weighted(program, program.plan_of(node), node, x, in_bits, out_bits,
                              noise_model, head_bits, rng)
@@ -121,6 +133,19 @@ def _run_weighted(program: ProgramPlan, plan: LayerPlan, layer: Any, x: np.ndarr
     if isinstance(layer, Conv2d):
         y = layer.fold(y, len(x), hw)
     return y.astype(np.float32)
+
+
+def _run_lstm(program: ProgramPlan, plan: LayerPlan, layer: LSTM, x: np.ndarray, in_bits: int,
+              out_bits: int, noise_model: str, rng: np.random.Generator) -> np.ndarray:
+    """An LSTM cell's time loop: per step one MVM of the rows [x_t, h_{t-1}] (quantised to
+    in_bits), the gates read out by the neurons (or added partial sums activated digitally),
+    then the digital cell update (:meth:`snn_neurram.nn.recurrent.LSTM.run`)."""
+    def gates_of(z: np.ndarray) -> np.ndarray:
+        rows, _ = layer_rows(program, plan.index, z, in_bits)
+        y = apply_correction(plan, mvm_rows(program, plan, rows, in_bits, out_bits, rng,
+                                            noise_model=noise_model))
+        return y if plan.single_segment else digital_activation(program, plan, y, out_bits)
+    return layer.run(x.astype(np.float32), gates_of).astype(np.float32)
 
 
 def apply_correction(plan: LayerPlan, y: np.ndarray) -> np.ndarray:
@@ -166,18 +191,35 @@ def mvm_rows(program: ProgramPlan, plan: LayerPlan, rows: np.ndarray, in_bits: i
             if a == b:
                 continue
             core = program.chip.cores[pl.core]
-            y[a:b, blk.c0:blk.c1] += core.mvm_codes(part[a:b], in_bits, bits, mode,
-                                                    block=pl.block, noise_model=noise_model,
-                                                    nonneg=nonneg, neuron=cfg, rng=rng,
-                                                    return_codes=return_codes)
+            for c0, c1, act in _column_modes(plan, blk, mode):
+                cols = None if (c0, c1) == (blk.c0, blk.c1) else slice(c0 - blk.c0, c1 - blk.c0)
+                y[a:b, c0:c1] += core.mvm_codes(part[a:b], in_bits, bits, act, block=pl.block,
+                                                noise_model=noise_model, nonneg=nonneg,
+                                                neuron=cfg, rng=rng, columns=cols,
+                                                return_codes=return_codes)
     return y
+
+
+def _column_modes(plan: LayerPlan, blk: Any, mode: str) -> list[tuple[int, int, str]]:
+    """The block's columns by the neurons' mode: one span, or an LSTM cell's gates that it
+    holds (each gate read out with its own activation)."""
+    if mode != "lstm":
+        return [(blk.c0, blk.c1, mode)]
+    return [(max(c0, blk.c0), min(c1, blk.c1), act)
+            for c0, c1, act in gate_spans(plan.n_out // 4) if c0 < blk.c1 and c1 > blk.c0]
 
 
 def digital_activation(program: ProgramPlan, plan: LayerPlan, y: np.ndarray,
                        out_bits: int) -> np.ndarray:
-    """Activation of added partial sums, requantised to out_bits over the layer's range."""
-    return requantize(y, plan.activation, out_bits, top=plan.out_top,
-                      config=program.chip.neuron)
+    """Activation of added partial sums, requantised to out_bits over the layer's range (an
+    LSTM cell: each gate's activation on its columns)."""
+    if plan.activation != "lstm":
+        return requantize(y, plan.activation, out_bits, top=plan.out_top,
+                          config=program.chip.neuron)
+    out = np.empty_like(y)
+    for c0, c1, act in gate_spans(plan.n_out // 4):
+        out[:, c0:c1] = requantize(y[:, c0:c1], act, out_bits, config=program.chip.neuron)
+    return out
 
 
 def input_shape_check(program: ProgramPlan, x: np.ndarray) -> tuple[int, ...]:

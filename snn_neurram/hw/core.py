@@ -990,7 +990,8 @@ class Core:
         """Largest, over the integration phases, ``percentile``-th percentile of the integrated
         voltage (V, noise and leak off, saturation ignored) of the forward MVM of integer codes
         q (the block's inputs and bias lines, :meth:`mvm_codes` layout with the bias lines
-        appended) at the operating point ``neuron``. ``mode="relu"`` takes max(v, 0)."""
+        appended) at the operating point ``neuron``. ``mode="relu"`` takes max(v, 0), every
+        other mode |v|."""
         b = self.get_block(block)
         cfg = self._config(b, neuron)
         A = self.line_arrays(b)["fwd_A"].astype(np.float64)
@@ -1000,7 +1001,7 @@ class Core:
             p = ph.config
             qp = phase_codes(q, ph.shift, ph.bits)
             v = p.c_ratio * p.pulse_multiplier * p.v_read * (qp @ A)
-            stat = np.abs(v) if mode == "linear" else np.maximum(v, 0.0)
+            stat = np.maximum(v, 0.0) if mode == "relu" else np.abs(v)
             level = max(level, float(np.percentile(stat, percentile)))
         return level
 

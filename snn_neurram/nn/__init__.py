@@ -1,3 +1,3 @@
 """Layers, the model graph and model importers (layer 1b)."""
 
-from . import spiking  # noqa: F401  (registers the spiking layers with layer_from_dict)
+from . import recurrent, spiking  # noqa: F401  (register their layers with layer_from_dict)

@@ -12,14 +12,14 @@ from typing import Any
 
 from .layers import Conv2d, Dense, Residual, Sequential
 
-__all__ = ["leaves", "weighted_layers", "is_flat", "stages"]
+__all__ = ["leaves", "weighted_layers", "concurrent_groups", "is_flat", "stages"]
 
 WEIGHTED = (Dense, Conv2d)
 
 
 def leaves(model: Any) -> Iterator[Any]:
     """The layers of a model in execution order, depth first (a residual block: its body,
-    then its shortcut), containers left out."""
+    then its shortcut; parallel LSTM cells in order), containers left out."""
     if isinstance(model, Sequential):
         for layer in model.layers:
             yield from leaves(layer)
@@ -30,13 +30,49 @@ def leaves(model: Any) -> Iterator[Any]:
     elif isinstance(model, (list, tuple)):
         for layer in model:
             yield from leaves(layer)
+    elif isinstance(getattr(model, "cells", None), list):
+        for cell in model.cells:               # ParallelLSTM: its cells, in order
+            yield from leaves(cell)
     else:
         yield model
 
 
 def weighted_layers(model: Any) -> list[Any]:
-    """The Dense and Conv2d layers of a model, in execution order."""
+    """The Dense and Conv2d layers of a model (LSTM cells are Dense layers), in execution
+    order."""
     return [layer for layer in leaves(model) if isinstance(layer, WEIGHTED)]
+
+
+def concurrent_groups(model: Any) -> list[list[Any]]:
+    """The weighted layers in execution order, grouped by what runs at the same time: the cells
+    of a :class:`~snn_neurram.nn.recurrent.ParallelLSTM` form one group (they take the same
+    input), every other weighted layer a group of its own."""
+    groups: list[list[Any]] = []
+    for layer in weighted_layers(model):
+        parent = _parallel_parent(model, layer)
+        if parent is not None and groups and _parallel_parent(model, groups[-1][0]) is parent:
+            groups[-1].append(layer)
+        else:
+            groups.append([layer])
+    return groups
+
+
+def _parallel_parent(model: Any, layer: Any) -> Any:
+    """The ParallelLSTM of the model that holds ``layer`` as a cell, or None."""
+    if isinstance(getattr(model, "cells", None), list):
+        return model if any(cell is layer for cell in model.cells) else None
+    children: list[Any] = []
+    if isinstance(model, Sequential):
+        children = model.layers
+    elif isinstance(model, Residual):
+        children = [model.body] + ([model.shortcut] if model.shortcut is not None else [])
+    elif isinstance(model, (list, tuple)):
+        children = list(model)
+    for child in children:
+        found = _parallel_parent(child, layer)
+        if found is not None:
+            return found
+    return None
 
 
 def is_flat(model: Any) -> bool:
