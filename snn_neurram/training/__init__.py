@@ -21,7 +21,9 @@ Native spiking networks (:mod:`snn_neurram.nn.spiking`) train with surrogate gra
 Modules: :mod:`~.spread` (numpy: the weight spread that RRAM storage causes), :mod:`~.quant`
 (straight-through quantisers), :mod:`~.net` (:class:`QuantNet`, :func:`export`), :mod:`~.loop`
 (:func:`train`, :func:`evaluate`, :func:`evaluate_draws`), :mod:`~.snn` (:class:`SpikingNet`,
-:func:`train_snn`, :func:`evaluate_snn`, :func:`export_snn`, :func:`encode_inputs`).
+:func:`train_snn`, :func:`evaluate_snn`, :func:`export_snn`, :func:`encode_inputs`),
+:mod:`~.lstm` (:class:`LSTMNet`, :func:`train_lstm`, :func:`evaluate_lstm`, :func:`export_lstm`:
+parallel LSTM cells), :mod:`~.stored` (a matrix as the chip stores it: limit and spread).
 
 Importing this package does not import PyTorch: :func:`weight_noise_sigma` works without it; the
 other names import their modules (and PyTorch) on first use, and raise ImportError with the
@@ -34,13 +36,14 @@ from .spread import conductance_sigma, weight_noise_sigma
 
 __all__ = ["QuantNet", "train", "evaluate", "evaluate_draws", "export", "load_checkpoint",
            "weight_noise_sigma", "conductance_sigma", "SpikingNet", "train_snn", "evaluate_snn",
-           "export_snn", "encode_inputs"]
+           "export_snn", "encode_inputs", "LSTMNet", "train_lstm", "evaluate_lstm", "export_lstm"]
 
 TORCH_HINT = ("snn_neurram.training needs PyTorch: pip install 'snn_neurram[train]' "
               "(torch==2.13.0, CPU build)")
 _LAZY = {"QuantNet": "net", "export": "net", "train": "loop", "evaluate": "loop",
          "evaluate_draws": "loop", "load_checkpoint": "loop", "SpikingNet": "snn",
-         "train_snn": "snn", "evaluate_snn": "snn", "export_snn": "snn", "encode_inputs": "snn"}
+         "train_snn": "snn", "evaluate_snn": "snn", "export_snn": "snn", "encode_inputs": "snn",
+         "LSTMNet": "lstm", "train_lstm": "lstm", "evaluate_lstm": "lstm", "export_lstm": "lstm"}
 
 
 def __getattr__(name):

@@ -137,6 +137,18 @@ def check_config(saved: dict[str, Any], config: dict[str, Any], path: Any) -> No
                              f"another checkpoint path to start afresh")
 
 
+def check_schedule(epochs: Any, lr: Any, batch_size: Any, weight_decay: Any,
+                   lr_schedule: Any, seed: Any) -> tuple[int, float, int, float, str | None, int]:
+    """The settings every trainer takes, validated: (epochs in [1, 100000], lr > 0,
+    batch_size >= 1, weight_decay >= 0, lr_schedule of :data:`LR_SCHEDULES`, seed >= 0)."""
+    return (check_int(epochs, "epochs", 1, 100000),
+            check_range(lr, "lr", 0.0, None, lo_open=True),
+            check_int(batch_size, "batch_size", 1, None),
+            check_range(weight_decay, "weight_decay", 0.0, None),
+            check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES),
+            check_int(seed, "seed", 0, None))
+
+
 def lr_scheduler(opt: torch.optim.Optimizer, lr_schedule: str | None,
                  total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Cosine decay of the learning rate to 0 over ``total`` steps, or a constant rate (None)."""
@@ -174,12 +186,13 @@ def run_epochs(net: torch.nn.Module, labels: torch.Tensor, batch_size: int, epoc
                history: dict[str, Any], opt: torch.optim.Optimizer, sched: Any,
                gens: dict[str, torch.Generator], batch_loss: Callable[[torch.Tensor], Any],
                validate: Callable[[], float | None], *, checkpoint: Any, config: dict[str, Any],
-               progress: bool, extra: dict[str, Any] | None = None) -> None:
+               progress: bool, extra: dict[str, Any] | None = None,
+               max_grad_norm: float | None = None) -> None:
     """The epochs both trainers run, from ``history["epochs_done"]``: shuffle (with
     ``gens["shuffle_rng"]``), one Adam step per batch on ``batch_loss(indices) -> (loss,
     outputs)``, ``validate()`` after the epoch, the history, an atomic checkpoint (net,
     optimizer, scheduler, history, config, every generator's state, ``extra``) and a summary
-    line."""
+    line. ``max_grad_norm``: gradients clipped to that norm before each step."""
     n = len(labels)
     n_batches = math.ceil(n / batch_size)
     for epoch in range(history["epochs_done"], epochs):
@@ -194,6 +207,8 @@ def run_epochs(net: torch.nn.Module, labels: torch.Tensor, batch_size: int, epoc
             loss, out = batch_loss(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm)
             opt.step()
             sched.step()
             loss_sum += loss.item() * len(idx)
@@ -281,13 +296,9 @@ def train(net: QuantNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 10, lr: fl
         of each epoch) and ``epochs_done``.
     """
     _check_net(net)
-    epochs = check_int(epochs, "epochs", 1, 100000)
-    lr = check_range(lr, "lr", 0.0, None, lo_open=True)
-    batch_size = check_int(batch_size, "batch_size", 1, None)
-    weight_decay = check_range(weight_decay, "weight_decay", 0.0, None)
+    epochs, lr, batch_size, weight_decay, lr_schedule, seed = check_schedule(
+        epochs, lr, batch_size, weight_decay, lr_schedule, seed)
     start = check_int(start, "start", 0, net.n_stages - 1)
-    seed = check_int(seed, "seed", 0, None)
-    lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
     if teacher is not None:
         _check_net(teacher)
         teacher.eval()

@@ -75,11 +75,10 @@ from ..nn.layers import Flatten, MaxPool2d, Sequential
 from ..nn.spiking import LIF, SpikingConv2d, SpikingDense
 from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
-from ..physics.mapping import conductance_pair, weight_scale
 from ..physics.neuron import NeuronConfig
-from .loop import (LR_SCHEDULES, labelled_data, lr_scheduler, new_history, resume_training,
+from .loop import (check_schedule, labelled_data, lr_scheduler, new_history, resume_training,
                    run_epochs)
-from .spread import conductance_sigma, weight_noise_sigma
+from .stored import CHIP_PERCENTILE, bias_rows, device_noise, w_max_of
 
 __all__ = ["SpikingNet", "SpikingLayer", "train_snn", "evaluate_snn", "export_snn",
            "encode_inputs", "spike_fn", "SURROGATES", "CODINGS", "READOUTS", "SNN_NOISE_MODES",
@@ -95,9 +94,6 @@ CODINGS = ("rate", "regular", "spikes")
 READOUTS = ("membrane", "count")
 #: Weight-noise models of training.
 SNN_NOISE_MODES = ("device", "relative", None)
-#: The chip's default mapping percentile (``Chip(percentile=...)``): the percentile of |W| that
-#: the noise model maps to the full conductance window when the net does not limit its weights.
-CHIP_PERCENTILE = 95.0
 
 # (weight noise, recurrent weight noise, bias noise) of one spiking layer
 _Noise = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
@@ -148,28 +144,6 @@ def spike_fn(v: torch.Tensor, threshold: torch.Tensor, surrogate: str = "fast_si
 
 
 # ---------------------------------------------------------------------------- layers
-def _weight_scale(M: torch.Tensor, percentile: float, interpolation: str = "lower") -> torch.Tensor:
-    """w_max of :func:`snn_neurram.physics.mapping.weight_scale`, in torch (no gradient).
-
-    With ``interpolation="lower"`` it is the order statistic at or below the percentile: the
-    same percentile of the weights limited to +-w_max (what the compiler computes from the
-    exported weights) is w_max again, so the chip limits nothing more than training did.
-    """
-    a = M.detach().abs().flatten()
-    w = torch.quantile(a, percentile / 100.0, interpolation=interpolation)
-    if w <= 0:
-        w = a.max()
-    return w if w > 0 else torch.ones((), dtype=M.dtype)
-
-
-def _pair_sigma(W: np.ndarray, w_max: float, device: RRAMDevice, read_time: float) -> np.ndarray:
-    """Spread of weights W (|W| <= w_max) stored as sign-scheme pairs with full scale w_max."""
-    g_plus, g_minus = conductance_pair(np.clip(W, -w_max, w_max), w_max, device.g_min,
-                                       device.g_max, "sign")
-    return w_max / device.g_range * np.sqrt(conductance_sigma(g_plus, device, read_time) ** 2
-                                            + conductance_sigma(g_minus, device, read_time) ** 2)
-
-
 class SpikingLayer(nn.Module):
     """One :class:`~snn_neurram.nn.spiking.SpikingDense` or ``SpikingConv2d`` in PyTorch.
 
@@ -224,7 +198,7 @@ class SpikingLayer(nn.Module):
     def w_max(self, weight_clip: float | None) -> torch.Tensor | None:
         """The mapping's full-scale weight (the ``weight_clip``-th percentile of |matrix|), or
         None without a weight limit."""
-        return None if weight_clip is None else _weight_scale(self.matrix(), weight_clip)
+        return None if weight_clip is None else w_max_of(self.matrix(), weight_clip)
 
     def chip_weights(self, weight_clip: float | None) -> tuple[torch.Tensor, torch.Tensor | None,
                                                                torch.Tensor | None]:
@@ -239,10 +213,7 @@ class SpikingLayer(nn.Module):
     def bias_rows(self, w_max: float) -> int:
         """Bias row pairs the compiler gives the layer: ceil(max|b| / w_max), at least one (none
         without a bias); the inputs are spikes (x_max 1)."""
-        if self.bias is None:
-            return 0
-        ratio = float(self.bias.detach().abs().max()) / w_max
-        return max(1, int(math.ceil(ratio - 1e-12)))
+        return bias_rows(self.bias, w_max)
 
     def saturation(self, weight_clip: float | None, neuron: NeuronConfig | None = None,
                    device: RRAMDevice | None = None) -> np.ndarray | None:
@@ -251,7 +222,7 @@ class SpikingLayer(nn.Module):
         (:func:`snn_neurram.compiler.native.membrane_limits`, on the stored weights); None for
         a layer with a digital membrane."""
         w_max = self.w_max(weight_clip)
-        w = float(_weight_scale(self.matrix(), CHIP_PERCENTILE, "linear") if w_max is None
+        w = float(w_max_of(self.matrix(), CHIP_PERCENTILE, "linear") if w_max is None
                   else w_max)
         if self.n_rows + self.bias_rows(w) > PAIRS:
             return None
@@ -274,23 +245,14 @@ class SpikingLayer(nn.Module):
         W, W_rec, _ = self.chip_weights(weight_clip)
         M = torch.cat([W.reshape(self.n_out, -1).T if self.is_conv else W]
                       + ([] if W_rec is None else [W_rec])).detach()
-        dt = M.dtype
         db = None
         if mode == "relative":
-            sigma_M = (eta * M.abs().max()).expand_as(M)
+            dM = (eta * M.abs().max()) * torch.randn(M.shape, generator=generator,
+                                                     dtype=M.dtype)
         else:
             # the stored (limited) matrix, mapped as the compiler maps the exported weights
             pct = CHIP_PERCENTILE if weight_clip is None else weight_clip
-            Md = M.double().numpy()
-            sigma_M = torch.from_numpy(weight_noise_sigma(Md, device, read_time, pct)).to(dt)
-            if self.bias is not None:
-                w_max = weight_scale(Md, pct)
-                n = self.bias_rows(w_max)
-                b = self.bias.detach().double().numpy()
-                sb = np.sqrt(n) * _pair_sigma(b / n, w_max, device, read_time)
-                db = torch.from_numpy(sb).to(dt) * torch.randn(b.shape, generator=generator,
-                                                               dtype=dt)
-        dM = sigma_M * torch.randn(M.shape, generator=generator, dtype=dt)
+            dM, db = device_noise(M, self.bias, pct, device, read_time, generator)
         n_ff = M.shape[0] - (0 if W_rec is None else self.n_out)
         dW = dM[:n_ff].T.reshape(self.weight.shape) if self.is_conv else dM[:n_ff]
         return dW, None if W_rec is None else dM[n_ff:], db
@@ -870,14 +832,10 @@ def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
         raise ValueError(f"net must be a SpikingNet (got {type(net).__name__})")
     steps = check_int(steps, "steps", 1, 10**6)
     coding = check_choice(coding, "coding", CODINGS)
-    epochs = check_int(epochs, "epochs", 1, 100000)
-    lr = check_range(lr, "lr", 0.0, None, lo_open=True)
-    batch_size = check_int(batch_size, "batch_size", 1, None)
+    epochs, lr, batch_size, weight_decay, lr_schedule, seed = check_schedule(
+        epochs, lr, batch_size, weight_decay, lr_schedule, seed)
     noise = check_choice(noise, "noise", SNN_NOISE_MODES)
     eta = check_range(eta, "eta", 0.0, None)
-    weight_decay = check_range(weight_decay, "weight_decay", 0.0, None)
-    lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
-    seed = check_int(seed, "seed", 0, None)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     Xt, yt = _inputs(X, y, coding, steps)
     if int(yt.max()) >= net.n_out:
