@@ -176,6 +176,20 @@ def _json_path(name: str = "json") -> Callable[[str], str]:
     return _file_path(name)
 
 
+def _name_list(name: str, choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Comma-separated names, each one of ``choices``, e.g. "lstm,snn"."""
+    def convert(text: str) -> list[str]:
+        items = [s.strip() for s in text.split(",")]
+        bad = [s for s in items if s not in choices]
+        if not text.strip() or bad:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a comma-separated list of {', '.join(choices)} (got {text!r})")
+        return items
+
+    convert.__name__ = name
+    return convert
+
+
 def _data_folder(name: str = "data") -> Callable[[str], str]:
     """An existing folder to read from."""
     def convert(text: str) -> str:
@@ -314,11 +328,23 @@ def cmd_energy(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.dataset == "keywords":
-        from .keyword_bench import run_keyword_snn
+        from .keyword_bench import run_keywords
 
-        print(f"snn-neurram compare: spiking networks on the synthesised keywords "
+        print(f"snn-neurram compare: temporal models on the synthesised keywords "
               f"({args.keywords_size})")
-        result = run_keyword_snn(args.keywords_size, args.seed, args.chips, out_dir=args.out)
+        result = run_keywords(args.keywords_size, args.seed, args.chips,
+                              models=args.temporal_models, out_dir=args.out)
+        return _finish(result, args)
+    if args.dataset in ("speech-commands", "shd", "nmnist"):
+        from .keyword_bench import run_temporal
+
+        if args.data_dir is None:
+            raise SystemExit(f"snn-neurram compare: --dataset {args.dataset} needs --data-dir "
+                             "FOLDER, the folder that holds the data set (docs/temporal.md)")
+        print(f"snn-neurram compare: temporal models on {args.dataset}")
+        result = run_temporal(args.dataset, args.data_dir, args.seed, args.chips,
+                              max_per_class=args.max_per_class, models=args.temporal_models,
+                              out_dir=args.out)
         return _finish(result, args)
     from .compare import run_comparison
 
@@ -441,12 +467,24 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "compare", help="spiking vs multi-bit inference: accuracy, latency, energy, spikes")
     p.add_argument("--model", default="mlp", choices=["mlp"],
                    help="network to train and map (default: %(default)s)")
-    p.add_argument("--dataset", default="digits", choices=DATASETS + ("keywords",),
-                   help="data set (default: %(default)s); keywords: the synthesised spoken "
-                   "keywords, recurrent and feed-forward SNNs (docs/temporal.md)")
+    p.add_argument("--dataset", default="digits",
+                   choices=DATASETS + ("keywords", "speech-commands", "shd", "nmnist"),
+                   help="data set (default: %(default)s); temporal (docs/temporal.md): "
+                   "keywords (the synthesised spoken keywords: LSTM, MLP baseline, recurrent "
+                   "and feed-forward SNNs), speech-commands (the same models), shd and nmnist "
+                   "(the SNNs), the last three read from --data-dir")
     p.add_argument("--keywords-size", choices=["full", "ci"], default="full",
                    help="keywords only: the full set or the CI-sized one (default: "
                    "%(default)s)")
+    p.add_argument("--data-dir", metavar="FOLDER", type=_data_folder(),
+                   help="folder of the real temporal set (speech-commands, shd, nmnist)")
+    p.add_argument("--max-per-class", metavar="N", type=_positive_int("max_per_class"),
+                   help="temporal sets from --data-dir: at most N training and test samples "
+                   "per class (default: all)")
+    p.add_argument("--temporal-models", type=_name_list("temporal_models", ("lstm", "mlp", "snn")),
+                   default=["lstm", "mlp", "snn"],
+                   help="temporal sets: models to train and run, comma-separated, of lstm, mlp, "
+                   "snn (default: lstm,mlp,snn; shd and nmnist run the SNNs)")
     p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
                    help="folder of the Fashion-MNIST IDX files (default: Debian's "
                    "dataset-fashion-mnist); only with --dataset fashion-mnist")
