@@ -52,4 +52,10 @@ def test_temporal_page_blocks_run_as_pasted(tmp_path, monkeypatch):
     for k, code in enumerate(blocks):
         exec(compile(code, f"docs/temporal.md block {k}", "exec"), namespace)
     assert namespace["data"].X.shape == (96, 16000)
+    plans = namespace["program"].plan.plans
+    assert [(p.activation, p.mvms_per_input, p.n_rseg) for p in plans] == [
+        ("lstm", 49, 1), ("lstm", 49, 1), ("linear", 1, 1)]
+    logits, model, x = namespace["logits"], namespace["model"], namespace["x"]
+    assert logits.shape == (32, 12)
+    assert np.mean(logits.argmax(1) == model.forward_float(x).argmax(1)) > 0.5
     assert (tmp_path / "snn_neurram" / "keywords-ci-0.npz").exists()

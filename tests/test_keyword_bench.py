@@ -81,7 +81,7 @@ def test_a_real_set_is_read_from_its_folder_and_run(tmp_path):
 
     root = str(tmp_path / "shd")
     _write_fake_shd(h5py, root, 40, 0)
-    result = run_temporal("shd", root, chips=1, recipes={"snn": dict(epochs=15, hidden=16)},
+    result = run_temporal("shd", root, chips=1, recipes={"snn": dict(epochs=30, hidden=32)},
                           out_dir=str(tmp_path), log=lambda s: None)
     assert result["clips"] == {"train": 36, "val": 4, "test": 20}
     rows = {r["model"]: r for r in result["rows"]}
