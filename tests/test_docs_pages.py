@@ -59,3 +59,16 @@ def test_temporal_page_blocks_run_as_pasted(tmp_path, monkeypatch):
     assert logits.shape == (32, 12)
     assert np.mean(logits.argmax(1) == model.forward_float(x).argmax(1)) > 0.5
     assert (tmp_path / "snn_neurram" / "keywords-ci-0.npz").exists()
+
+
+def test_ising_page_block_runs_and_finds_the_optimum():
+    path = os.path.join(os.path.dirname(DOC), "ising.md")
+    with open(path, encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+    assert blocks
+    namespace: dict = {}
+    for k, code in enumerate(blocks):
+        exec(compile(code, f"docs/ising.md block {k}", "exec"), namespace)
+    # what the page's first block prints: the enumerated optimum, reached by chip and software
+    assert namespace["chip_cuts"].max() == namespace["best"]
+    assert namespace["software"].best_cuts.max() == namespace["best"]
