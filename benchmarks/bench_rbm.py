@@ -2,10 +2,10 @@
 
 Ours: an RBM of 784 + 10 visible units (pixels and labels) and 120 hidden units, mapped onto the
 chip (visible units on row pairs over 7 cores, hidden units on columns, noise lines for the
-stochastic neurons) with every default non-ideality on, sampled by ``ChipRBM.gibbs``: forward
-MVMs for the hidden units, backward MVMs for the 3-bit visible readout. Baseline, in the same
-run: ``sklearn.neural_network.BernoulliRBM.gibbs`` with the same sizes and weights. Both advance
-1000 chains.
+stochastic neurons) with every default non-ideality on, sampled by ``ChipRBM.mean_field``:
+forward MVMs for the hidden units, backward MVMs for the 3-bit visible readout. Baseline, in the
+same run: ``sklearn.neural_network.BernoulliRBM.gibbs`` with the same sizes and weights. Both
+advance 1000 chains.
 
     python benchmarks/bench_rbm.py --json results/bench_rbm.json
 
@@ -32,24 +32,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     n_v, n_h = 794, 120
-    rbm = RBM(784, n_h, n_labels=10)
-    rbm.W_ = np.clip(rng.normal(0, 0.3, (n_v, n_h)), -1, 1)
-    rbm.b_v_ = rng.normal(-1, 0.5, n_v)
-    rbm.b_h_ = rng.normal(0, 0.5, n_h)
+    rbm = RBM(n_components=n_h, n_labels=10, random_state=0)    # weights set by hand
+    rbm.components_ = np.clip(rng.normal(0, 0.3, (n_v, n_h)), -1, 1).T.copy()
+    rbm.intercept_visible_ = rng.normal(-1, 0.5, n_v)
+    rbm.intercept_hidden_ = rng.normal(0, 0.5, n_h)
+    rbm.n_features_in_ = n_v - 10
     chip_rbm = rbm.program(sn.Chip(seed=0))
     sk = BernoulliRBM(n_components=n_h, random_state=0)
-    sk.components_ = rbm.W_.T.copy()
-    sk.intercept_hidden_ = rbm.b_h_.copy()
-    sk.intercept_visible_ = rbm.b_v_.copy()
+    sk.components_ = rbm.components_.copy()
+    sk.intercept_hidden_ = rbm.intercept_hidden_.copy()
+    sk.intercept_visible_ = rbm.intercept_visible_.copy()
     sk.random_state_ = np.random.RandomState(0)
     v = (rng.random((args.chains, n_v)) < 0.3).astype(float)
     chip_rbm.calibrate(v)                                         # fix the operating points
-    chip_rbm.gibbs(v, 1)                                          # compile kernels
+    chip_rbm.mean_field(v, 1)                                     # compile kernels
     sk.gibbs(v)
     t_chip, t_sk = np.inf, np.inf
     for _ in range(2):
         t0 = time.perf_counter()
-        chip_rbm.gibbs(v, args.sweeps)
+        chip_rbm.mean_field(v, args.sweeps)
         t_chip = min(t_chip, (time.perf_counter() - t0) / args.sweeps)
         t0 = time.perf_counter()
         x = v

@@ -85,16 +85,22 @@ def test_calibration_does_not_depend_on_earlier_runs(inputs):
 def test_rbm_sampling_does_not_depend_on_earlier_runs():
     r = np.random.default_rng(0)
     X = (r.random((200, 30)) < 0.3).astype(float)
-    rbm = sn.RBM(30, 12, seed=0).fit(X)
+    rbm = sn.RBM(12, random_state=0).fit(X)
 
     def sampler():
         return rbm.program(sn.Chip(1, seed=4), visible_bits=3)
 
     v = X[:20]
-    alone = sampler().gibbs(v, steps=5, seed=3)
+    alone = sampler().mean_field(v, steps=5, seed=3)
+    samples = sampler().gibbs(v, steps=5, seed=3)
     crbm = sampler()
     crbm.gibbs(X[20:40], steps=3, seed=1)
-    assert np.array_equal(alone, crbm.gibbs(v, steps=5, seed=3))
+    assert np.array_equal(alone, crbm.mean_field(v, steps=5, seed=3))
+    assert np.array_equal(samples, crbm.gibbs(v, steps=5, seed=3))
+    # the software sampler too: a call depends on its seed only
+    first = rbm.gibbs(v, 4, seed=2)
+    rbm.gibbs(X[20:40], 3, seed=9)
+    assert np.array_equal(first, rbm.gibbs(v, 4, seed=2))
 
 
 _SCRIPT = """

@@ -165,17 +165,20 @@ def test_program_run_any_arguments(program, x, in_bits, seed):
 @pytest.fixture(scope="module")
 def rbm():
     X = (np.random.default_rng(2).random((30, 5)) < 0.5).astype(float)
-    return sn.RBM(5, 3, epochs=1, seed=0).fit(X)
+    return sn.RBM(3, n_iter=1, random_state=0).fit(X)
 
 
 @given(v=arrays(), steps=st.one_of(st.integers(-1, 3), ANY_VALUE),
        bits=st.one_of(st.none(), st.integers(-1, 9)))
 def test_rbm_gibbs_any_arguments(rbm, v, steps, bits):
     expect = (v.shape[0], 5) if v.ndim == 2 and v.shape[1] == 5 else None
-    out = check_outcome(lambda: rbm.gibbs(v, steps, visible_bits=bits),
+    out = check_outcome(lambda: rbm.mean_field(v, steps, visible_bits=bits),
                         ["v", "steps", "visible_bits"], expect)
     if out is not None:
         assert out.min(initial=0) >= 0 and out.max(initial=1) <= 1
+    out = check_outcome(lambda: rbm.gibbs(v, steps), ["v", "steps"], expect)
+    if out is not None:          # binary samples
+        assert np.all((out == 0) | (out == 1))
 
 
 @given(J=arrays(min_dims=2, max_dims=2, max_side=4), temperature=ANY_VALUE,

@@ -30,7 +30,7 @@ def program():
 @pytest.fixture(scope="module")
 def rbm():
     X = (np.random.default_rng(2).random((40, 6)) < 0.5).astype(float)
-    return sn.RBM(6, 4, epochs=2, n_labels=2, seed=0).fit(X, np.arange(40) % 2)
+    return sn.RBM(4, n_iter=2, n_labels=2, random_state=0).fit(X, np.arange(40) % 2)
 
 
 BAD_ARRAYS = [
@@ -95,14 +95,18 @@ def test_rbm_inputs_are_checked(rbm):
     with pytest.raises(ValueError, match="axis 1 must have length 8"):
         rbm.gibbs(np.full((2, 7), 0.5))
     with pytest.raises(ValueError, match="visible_bits must be an integer in \\[1, 8\\]"):
-        rbm.gibbs(v, visible_bits=0)
+        rbm.mean_field(v, visible_bits=0)
     with pytest.raises(ValueError, match="labels must hold integer labels in \\[0, 1\\]"):
         rbm.reconstruct(np.full((2, 6), 0.5), labels=[-1, 0])
-    with pytest.raises(ValueError, match="at least one sample"):
-        sn.RBM(6, 4).fit(np.zeros((0, 6)))
-    with pytest.raises(RuntimeError, match="not trained yet"):
+    with pytest.raises(ValueError, match="0 sample"):
+        sn.RBM(4).fit(np.zeros((0, 6)))
+    with pytest.raises(ValueError, match="X has 7 features, but RBM is expecting 6"):
+        rbm.transform(np.full((2, 7), 0.5))
+    with pytest.raises(ValueError, match=r"y must hold integer labels in \[0, 1\]"):
+        sn.RBM(4, n_labels=2).fit(np.full((3, 6), 0.5), [0, 1, 2])
+    with pytest.raises(ValueError, match="not trained yet"):   # NotFittedError
         from snn_neurram.engines.rbm import ChipRBM
-        ChipRBM(sn.RBM(6, 4), sn.Chip(1, seed=0))
+        ChipRBM(sn.RBM(4), sn.Chip(1, seed=0))
 
 
 def test_boltzmann_inputs_are_checked():

@@ -1,7 +1,8 @@
 """Restricted Boltzmann machines and Boltzmann machines on the transposable array.
 
-``RBM`` is a Bernoulli RBM trained with CD-k (scikit-learn's ``BernoulliRBM`` conventions:
-parameters in ``__init__``, learned state in ``components_``-style trailing-underscore attributes).
+``RBM`` is a Bernoulli RBM trained with CD-k, a scikit-learn estimator (a transformer: ``fit``,
+``partial_fit``, ``transform``, ``score_samples``, ``get_params`` / ``set_params``; the learned
+state in ``components_``, ``intercept_hidden_``, ``intercept_visible_``, as ``BernoulliRBM``).
 Its Gibbs sampler runs in software or on the chip (:class:`ChipRBM`): the visible units sit on
 row pairs, the hidden units on columns, so visible -> hidden is the forward MVM and hidden ->
 visible the backward MVM, through the same programmed conductances.
@@ -24,12 +25,34 @@ sweeps, at a temperature set by how strongly the noise lines are driven, with an
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.metaestimators import available_if
+
+try:                                   # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+except ImportError:                    # older releases: the same checks by hand
+    from sklearn.utils.validation import check_array
+
+    def validate_data(_estimator: Any, /, X: Any, reset: bool = True, **kwargs: Any) -> Any:
+        """Check X (``check_array``); record or compare ``n_features_in_``."""
+        X = check_array(X, **kwargs)
+        if reset:
+            _estimator.n_features_in_ = X.shape[1]
+        elif X.shape[1] != _estimator.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(_estimator).__name__} "
+                             f"is expecting {_estimator.n_features_in_} features as input")
+        return X
 
 from .._checks import as_finite_array, check_choice, check_int, check_range, check_real_array
+from .._seeds import check_seed
 from ..hw.chip import Chip
 from ..hw.core import Core
 from ..physics.neuron import NeuronConfig
@@ -58,6 +81,16 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _free_energy(v, components, b_v, b_h):
+    """F(v) = -b_v . v - sum_j softplus(v . W_j + b_h_j), W = components (n_h, n_v)."""
+    return -(v @ b_v) - np.logaddexp(0, v @ components.T + b_h).sum(axis=1)
+
+
+#: Stream tag of the flips of :meth:`RBM.score_samples` (its generator is seeded with
+#: [random_state, tag], apart from the training and sampling streams).
+_SCORE_STREAM = 0x504C4C
+
+
 def _alternate(step, v, steps, known_mask, average_last):
     """Apply ``step`` (v -> h -> v) ``steps`` times, re-clamping the units of ``known_mask``;
     return the mean of the visible units over the last ``average_last`` steps (at least 1)."""
@@ -76,150 +109,454 @@ def _alternate(step, v, steps, known_mask, average_last):
     return acc / average_last
 
 
-class RBM:
-    """Bernoulli-Bernoulli RBM trained with CD-k.
+def _fresh_seed() -> int:
+    """A run seed drawn from fresh operating-system entropy (for ``random_state=None``)."""
+    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class RBM(TransformerMixin, BaseEstimator):
+    """Bernoulli-Bernoulli restricted Boltzmann machine trained with CD-k: a scikit-learn
+    transformer whose Gibbs sampler also runs on the chip.
+
+    The constructor only stores its arguments; :meth:`fit` checks them and the data. The number
+    of visible units is the number of features of the data (``n_features_in_``) plus
+    ``n_labels``.
 
     Parameters
     ----------
-    n_visible, n_hidden : int
-        Sizes; with ``n_labels`` the visible layer holds n_visible pixels then n_labels one-hot
-        label units (784 + 10 = 794 visible and 120 hidden in the paper).
-    k : int
-        Gibbs steps of contrastive divergence (the chip's RBM used CD-5).
-    learning_rate, momentum, weight_decay : float
-    epochs, batch_size : int
-    weight_noise : float
+    n_components : int, default 256
+        Hidden units (the paper's RBM had 120).
+    k : int, default 5
+        Gibbs steps of contrastive divergence (the chip's RBM used CD-5), in [1, 1000].
+    learning_rate : float, default 0.05
+        Step size of the weight and bias updates, > 0.
+    momentum : float, default 0.5
+        Fraction of the previous update added to the current one, in [0, 1).
+    weight_decay : float, default 1e-4
+        L2 penalty on the weights, >= 0.
+    n_iter : int, default 20
+        Passes over the training data (epochs) of :meth:`fit`.
+    batch_size : int, default 32
+        Samples per minibatch.
+    weight_noise : float, default 0.0
         Standard deviation of Gaussian noise added to the weights in every training step, in
-        units of ``weight_bound`` (the paper: 0.4 on weights bounded to +-1).
-    weight_bound : float, optional
-        Clip the weights to +-weight_bound after every update.
-    weight_levels : int, optional
-        Quantise the weights to this many levels over [-bound, bound] for use (the trained
-        floats are kept as ``W_float_``).
-    n_labels : int
-    seed : int
+        units of ``weight_bound`` (1 when there is no bound); the paper used 0.4 on weights
+        bounded to +-1, so that the model learns to work with imprecise conductances.
+    weight_bound : float or None, default None
+        Clip the weights to +-weight_bound after every update (> 0).
+    weight_levels : int or None, default None
+        Quantise the weights to this many levels over [-bound, bound] (2 .. 65536) for use; the
+        trained floats are kept in ``components_float_``.
+    n_labels : int, default 0
+        One-hot label units appended to the visible layer after the pixels (the paper's
+        784 + 10 = 794 visible units); :meth:`fit` then needs integer labels y in
+        [0, n_labels - 1], and :meth:`predict` classifies through them.
+    random_state : int or None, default None
+        Seed of every random stream (training, Gibbs sampling, the flips of
+        :meth:`score_samples`), in [0, 2**63 - 1]: the same seed gives the same results. None
+        draws fresh entropy.
+    verbose : bool, default False
+        Print one line per training pass.
+
+    Attributes
+    ----------
+    components_ : ndarray (n_components, n_visible)
+        Weights between the hidden (rows) and the visible units (columns), quantised when
+        ``weight_levels`` is set.
+    components_float_ : ndarray (n_components, n_visible)
+        The trained weights before quantisation.
+    intercept_hidden_ : ndarray (n_components,)
+        Biases of the hidden units.
+    intercept_visible_ : ndarray (n_visible,)
+        Biases of the visible units (pixels, then label units).
+    n_features_in_ : int
+        Features (pixels) of the training data.
+    n_iter_ : int
+        Training passes made so far (``fit`` and ``partial_fit``).
+
+    Notes
+    -----
+    The data must lie in [0, 1]: visible units are probabilities (a ValueError says so
+    otherwise). Energies and free energies are in units of kT (dimensionless).
     """
 
-    def __init__(self, n_visible: int, n_hidden: int, *, k: int = 5,
-                 learning_rate: float = 0.05, momentum: float = 0.5, weight_decay: float = 1e-4,
-                 epochs: int = 20, batch_size: int = 32, weight_noise: float = 0.0,
+    def __init__(self, n_components: int = 256, *, k: int = 5, learning_rate: float = 0.05,
+                 momentum: float = 0.5, weight_decay: float = 1e-4, n_iter: int = 20,
+                 batch_size: int = 32, weight_noise: float = 0.0,
                  weight_bound: float | None = None, weight_levels: int | None = None,
-                 n_labels: int = 0, seed: int = 0):
-        self.n_pixels = check_int(n_visible, "n_visible", 1, 10**6)
-        self.n_labels = check_int(n_labels, "n_labels", 0, 10**4)
-        self.n_visible = self.n_pixels + self.n_labels
-        self.n_hidden = check_int(n_hidden, "n_hidden", 1, 10**6)
-        self.k = check_int(k, "k", 1, 1000)
-        self.learning_rate = check_range(learning_rate, "learning_rate", 0, None, lo_open=True)
-        self.momentum = check_range(momentum, "momentum", 0, 1, hi_open=True)
-        self.weight_decay = check_range(weight_decay, "weight_decay", 0, None)
-        self.epochs = check_int(epochs, "epochs", 1, 10**5)
-        self.batch_size = check_int(batch_size, "batch_size", 1, 10**6)
-        self.weight_noise = check_range(weight_noise, "weight_noise", 0, None)
-        self.weight_bound = None if weight_bound is None else check_range(
-            weight_bound, "weight_bound", 0, None, lo_open=True)
-        self.weight_levels = None if weight_levels is None else check_int(
-            weight_levels, "weight_levels", 2, 65536)
-        self.seed = check_int(seed, "seed", 0, 2 ** 62)
+                 n_labels: int = 0, random_state: int | None = None, verbose: bool = False):
+        self.n_components = n_components
+        self.k = k
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.weight_noise = weight_noise
+        self.weight_bound = weight_bound
+        self.weight_levels = weight_levels
+        self.n_labels = n_labels
+        self.random_state = random_state
+        self.verbose = verbose
 
-    # ------------------------------------------------------------------ training
-    def _visible_data(self, X, y):
-        X = unit_interval(X, "X", self.n_pixels)
-        if len(X) == 0:
-            raise ValueError("X must hold at least one sample (got 0 rows)")
-        if self.n_labels:
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True                   # densified: the weights are dense
+        tags.target_tags.required = isinstance(self.n_labels, int) and self.n_labels > 0
+        return tags
+
+    # ------------------------------------------------------------------ checks
+    def _checked_params(self) -> dict[str, Any]:
+        """The constructor's arguments, checked (ValueError naming the argument otherwise)."""
+        return dict(
+            n_components=check_int(self.n_components, "n_components", 1, 10**6),
+            k=check_int(self.k, "k", 1, 1000),
+            learning_rate=check_range(self.learning_rate, "learning_rate", 0, None,
+                                      lo_open=True),
+            momentum=check_range(self.momentum, "momentum", 0, 1, hi_open=True),
+            weight_decay=check_range(self.weight_decay, "weight_decay", 0, None),
+            n_iter=check_int(self.n_iter, "n_iter", 1, 10**5),
+            batch_size=check_int(self.batch_size, "batch_size", 1, 10**6),
+            weight_noise=check_range(self.weight_noise, "weight_noise", 0, None),
+            weight_bound=None if self.weight_bound is None else check_range(
+                self.weight_bound, "weight_bound", 0, None, lo_open=True),
+            weight_levels=None if self.weight_levels is None else check_int(
+                self.weight_levels, "weight_levels", 2, 65536),
+            n_labels=check_int(self.n_labels, "n_labels", 0, 10**4),
+            random_state=check_seed(self.random_state, "random_state"),
+        )
+
+    def _pixels(self, X: Any, reset: bool) -> np.ndarray:
+        """The data as a dense float (n, n_features) array in [0, 1]; ``reset`` (fit) records
+        n_features_in_, otherwise the number of features must match it."""
+        X = validate_data(self, X, reset=reset, accept_sparse=True, dtype=np.float64)
+        if sp.issparse(X):
+            X = X.toarray()
+        if X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(f"X must hold values in [0, 1] (got {X.min():g}..{X.max():g}): the "
+                             "visible units of a Bernoulli RBM are probabilities; rescale the "
+                             "data, e.g. with sklearn.preprocessing.MinMaxScaler")
+        return np.asarray(X, dtype=np.float64)
+
+    def _visible_data(self, X: Any, y: Any, n_labels: int, reset: bool) -> np.ndarray:
+        X = self._pixels(X, reset)
+        if n_labels:
             if y is None:
-                raise ValueError(f"this RBM has {self.n_labels} label units: fit(X, y) needs y")
-            y = labels_array(y, "y", self.n_labels, len(X))
-            X = np.hstack([X, np.eye(self.n_labels)[y]])
+                raise ValueError(f"this RBM has {n_labels} label units (n_labels={n_labels}): "
+                                 "fit(X, y) needs y, integer labels in "
+                                 f"[0, {n_labels - 1}]")
+            y = labels_array(y, "y", n_labels, len(X))
+            X = np.hstack([X, np.eye(n_labels)[y]])
         return X
 
-    def fit(self, X: ArrayLike, y: ArrayLike | None = None, progress: bool = False) -> RBM:
-        """Train with CD-k on data X (n, n_visible pixels) in [0, 1] (and labels y)."""
-        rng = np.random.default_rng(self.seed)
-        V = self._visible_data(X, y)
-        n_v, n_h = self.n_visible, self.n_hidden
-        W = rng.normal(0, 0.01, (n_v, n_h))
-        b_v = np.log(np.clip(V.mean(0), 1e-3, 1 - 1e-3) / np.clip(1 - V.mean(0), 1e-3, 1))
-        b_h = np.zeros(n_h)
-        dW, dbv, dbh = np.zeros_like(W), np.zeros_like(b_v), np.zeros_like(b_h)
-        bound = self.weight_bound or 1.0
-        for epoch in range(self.epochs):
-            order = rng.permutation(len(V))
-            for start in range(0, len(V), self.batch_size):
-                v0 = V[order[start:start + self.batch_size]]
-                Wn = W + rng.normal(0, self.weight_noise * bound, W.shape) \
-                    if self.weight_noise else W
-                ph0 = _sigmoid(v0 @ Wn + b_h)
-                h = (rng.random(ph0.shape) < ph0).astype(float)
-                for _ in range(self.k):
-                    pv = _sigmoid(h @ Wn.T + b_v)
-                    v = pv
-                    ph = _sigmoid(v @ Wn + b_h)
-                    h = (rng.random(ph.shape) < ph).astype(float)
-                n = len(v0)
-                grad = (v0.T @ ph0 - v.T @ ph) / n - self.weight_decay * W
-                dW = self.momentum * dW + self.learning_rate * grad
-                dbv = self.momentum * dbv + self.learning_rate * (v0 - v).mean(0)
-                dbh = self.momentum * dbh + self.learning_rate * (ph0 - ph).mean(0)
-                W += dW
-                b_v += dbv
-                b_h += dbh
-                if self.weight_bound is not None:
-                    np.clip(W, -bound, bound, out=W)
-            if progress:
-                print(f"  epoch {epoch + 1}/{self.epochs}")
-        self.W_float_ = W
-        if self.weight_levels:
-            step = 2 * bound / (self.weight_levels - 1)
-            W = np.clip(np.round((W + bound) / step) * step - bound, -bound, bound)
-        self.W_, self.b_v_, self.b_h_ = W, b_v, b_h
-        return self
-
     def check_fitted(self) -> None:
-        """Raise a clear error unless :meth:`fit` has run (or W_, b_v_, b_h_ were set)."""
-        if not hasattr(self, "W_"):
-            raise RuntimeError("the RBM is not trained yet: call fit(X) first")
+        """Raise ``sklearn.exceptions.NotFittedError`` (a ValueError and an AttributeError)
+        unless :meth:`fit` has run or ``components_`` and both intercepts were set."""
+        if not all(hasattr(self, a) for a in ("components_", "intercept_hidden_",
+                                              "intercept_visible_")):
+            raise NotFittedError("the RBM is not trained yet: call fit(X) first")
 
-    # ------------------------------------------------------------------ software sampling
-    def hidden_probs(self, v: ArrayLike) -> np.ndarray:
-        """P(h = 1 | v) for visible states v (n, n_visible) in [0, 1]."""
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "components_")
+
+    @property
+    def n_visible(self) -> int:
+        """Visible units of the fitted model: pixels, then label units."""
         self.check_fitted()
-        return _sigmoid(unit_interval(v, "v", self.n_visible) @ self.W_ + self.b_h_)
+        return int(np.shape(self.components_)[1])
 
-    def visible_probs(self, h: ArrayLike) -> np.ndarray:
-        """P(v = 1 | h) for hidden states h (n, n_hidden) in [0, 1]."""
-        self.check_fitted()
-        return _sigmoid(unit_interval(h, "h", self.n_hidden) @ self.W_.T + self.b_v_)
+    @property
+    def n_pixels(self) -> int:
+        """Visible units that hold pixels, ``n_features_in_`` (the rest are label units)."""
+        n = getattr(self, "n_features_in_", None)
+        if n is None:                     # weights set by hand: the rest are the labels
+            n = self.n_visible - check_int(self.n_labels, "n_labels", 0, 10**4)
+        return int(n)
 
-    def gibbs(self, v: ArrayLike, steps: int = 1, *, on: ChipRBM | Chip | None = None,
-              known_mask: ArrayLike | None = None, rng: np.random.Generator | None = None,
-              visible_bits: int | None = None, average_last: int = 0) -> np.ndarray:
-        """Alternating Gibbs sampling from visible states v (n, n_visible).
-
-        Each step samples h ~ P(h | v), then sets the visible units to P(v | h) (mean field,
-        quantised to ``visible_bits`` when given, as the chip reads them). Units where
-        ``known_mask`` is True stay clamped to their values in v.
+    # ------------------------------------------------------------------ training
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> RBM:
+        """Train from scratch with ``n_iter`` passes of CD-k.
 
         Parameters
         ----------
+        X : array_like or sparse matrix (n_samples, n_features)
+            Training data in [0, 1] (probabilities or binary states of the pixels).
+        y : array_like (n_samples,), optional
+            Integer labels in [0, n_labels - 1]; needed when ``n_labels > 0``, ignored
+            otherwise.
+
+        Returns
+        -------
+        RBM
+            self, trained.
+        """
+        p = self._checked_params()
+        V = self._visible_data(X, y, p["n_labels"], reset=True)
+        rng = np.random.default_rng(p["random_state"])
+        self._initialise(V, p, rng)
+        for _ in range(p["n_iter"]):
+            self._one_pass(V, p, rng)
+        return self
+
+    def partial_fit(self, X: ArrayLike, y: ArrayLike | None = None) -> RBM:
+        """One pass of CD-k over X (in minibatches of ``batch_size``), continuing from the
+        current weights, momentum and random stream; the first call initialises the model.
+
+        Parameters
+        ----------
+        X, y
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        RBM
+            self.
+        """
+        p = self._checked_params()
+        first = not hasattr(self, "components_")
+        V = self._visible_data(X, y, p["n_labels"], reset=first)
+        if first:
+            rng = np.random.default_rng(p["random_state"])
+            self._initialise(V, p, rng)
+        else:
+            if self.components_.shape != (p["n_components"], V.shape[1]):
+                raise ValueError(f"n_components={p['n_components']} (n_labels="
+                                 f"{p['n_labels']}) does not match the fitted weights of shape "
+                                 f"{self.components_.shape}: call fit, or set_params back")
+            if getattr(self, "_training", None) is None:   # weights set by hand
+                self._training = (np.random.default_rng(p["random_state"]),
+                                  self.components_float_.T.copy()
+                                  if hasattr(self, "components_float_")
+                                  else self.components_.T.copy(),
+                                  np.zeros(self.components_.T.shape),
+                                  np.zeros(V.shape[1]), np.zeros(p["n_components"]))
+            rng = self._training[0]
+        self._one_pass(V, p, rng)
+        return self
+
+    def _initialise(self, V, p, rng):
+        """Small random weights, visible biases at the data's log-odds, zero hidden biases."""
+        n_v, n_h = V.shape[1], p["n_components"]
+        W = rng.normal(0, 0.01, (n_v, n_h))
+        mean = V.mean(0)
+        b_v = np.log(np.clip(mean, 1e-3, 1 - 1e-3) / np.clip(1 - mean, 1e-3, 1))
+        b_h = np.zeros(n_h)
+        # generator, float weights (n_v, n_h) and the three momentum buffers
+        self._training = (rng, W, np.zeros_like(W), np.zeros(n_v), np.zeros(n_h))
+        self.intercept_visible_, self.intercept_hidden_ = b_v, b_h
+        self.n_iter_ = 0
+        self._publish(W, p)
+
+    def _publish(self, W, p):
+        """Set components_ (quantised when asked) and components_float_ from W (n_v, n_h)."""
+        self.components_float_ = W.T.copy()
+        if p["weight_levels"]:
+            bound = p["weight_bound"] or 1.0
+            step = 2 * bound / (p["weight_levels"] - 1)
+            W = np.clip(np.round((W + bound) / step) * step - bound, -bound, bound)
+        self.components_ = np.ascontiguousarray(W.T)
+
+    def _one_pass(self, V, p, rng):
+        """One epoch of CD-k over V (n, n_visible) in a random order."""
+        _, W, dW, dbv, dbh = self._training
+        b_v, b_h = self.intercept_visible_, self.intercept_hidden_
+        bound = p["weight_bound"] or 1.0
+        t0 = time.perf_counter()
+        order = rng.permutation(len(V))
+        for start in range(0, len(V), p["batch_size"]):
+            v0 = V[order[start:start + p["batch_size"]]]
+            Wn = W + rng.normal(0, p["weight_noise"] * bound, W.shape) \
+                if p["weight_noise"] else W
+            ph0 = _sigmoid(v0 @ Wn + b_h)
+            h = (rng.random(ph0.shape) < ph0).astype(float)
+            for _ in range(p["k"]):
+                v = _sigmoid(h @ Wn.T + b_v)              # visible units: mean field
+                ph = _sigmoid(v @ Wn + b_h)
+                h = (rng.random(ph.shape) < ph).astype(float)
+            n = len(v0)
+            grad = (v0.T @ ph0 - v.T @ ph) / n - p["weight_decay"] * W
+            dW *= p["momentum"]
+            dW += p["learning_rate"] * grad
+            dbv *= p["momentum"]
+            dbv += p["learning_rate"] * (v0 - v).mean(0)
+            dbh *= p["momentum"]
+            dbh += p["learning_rate"] * (ph0 - ph).mean(0)
+            W += dW
+            b_v += dbv
+            b_h += dbh
+            if p["weight_bound"] is not None:
+                np.clip(W, -bound, bound, out=W)
+        self.n_iter_ = getattr(self, "n_iter_", 0) + 1
+        self._publish(W, p)
+        if self.verbose:
+            print(f"[RBM] pass {self.n_iter_}: {len(V)} samples, "
+                  f"{time.perf_counter() - t0:.2f} s")
+
+    # ------------------------------------------------------------------ the model
+    def hidden_probs(self, v: ArrayLike) -> np.ndarray:
+        """P(h_j = 1 | v) = sigmoid(v . W_j + c_j) for visible states v (n, n_visible) in
+        [0, 1] (pixels, then label units); returns (n, n_components)."""
+        self.check_fitted()
+        v = unit_interval(v, "v", self.n_visible)
+        return _sigmoid(v @ self.components_.T + self.intercept_hidden_)
+
+    def visible_probs(self, h: ArrayLike) -> np.ndarray:
+        """P(v_i = 1 | h) = sigmoid(W_i . h + b_i) for hidden states h (n, n_components) in
+        [0, 1]; returns (n, n_visible). The mean of :meth:`gibbs`'s binary samples."""
+        self.check_fitted()
+        h = unit_interval(h, "h", self.components_.shape[0])
+        return _sigmoid(h @ self.components_ + self.intercept_visible_)
+
+    def free_energy(self, v: ArrayLike) -> np.ndarray:
+        """Free energy F(v) = -b . v - sum_j log(1 + exp(v . W_j + c_j)) of visible states v
+        (n, n_visible) in [0, 1], in units of kT: P(v) is proportional to exp(-F(v))."""
+        self.check_fitted()
+        v = unit_interval(v, "v", self.n_visible)
+        return _free_energy(v, self.components_, self.intercept_visible_,
+                            self.intercept_hidden_)
+
+    def _pixel_free_energy(self, X):
+        """(F(x), P(label | x)): the free energy of pixels x with the label units summed out
+        exactly, and the labels' posterior (None without label units)."""
+        W, b_v, b_h = self.components_, self.intercept_visible_, self.intercept_hidden_
+        n_pix = self.n_pixels
+        if n_pix == W.shape[1]:
+            return _free_energy(X, W, b_v, b_h), None
+        n_lab = W.shape[1] - n_pix
+        # F(x, y) for every one-hot y: the labels add b_v[y] and W[:, y]
+        base = X @ W[:, :n_pix].T + b_h                     # (n, n_h)
+        F = np.stack([-(X @ b_v[:n_pix]) - b_v[n_pix + c]
+                      - np.logaddexp(0, base + W[:, n_pix + c]).sum(axis=1)
+                      for c in range(n_lab)], axis=1)        # (n, n_lab)
+        low = F.min(axis=1, keepdims=True)
+        weights = np.exp(-(F - low))
+        total = weights.sum(axis=1, keepdims=True)
+        return low[:, 0] - np.log(total[:, 0]), weights / total
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Hidden-unit probabilities P(h = 1 | x) of data X (n, n_features) in [0, 1].
+
+        With label units the labels are summed out exactly:
+        P(h | x) = sum_y P(y | x) P(h | x, y).
+
+        Returns
+        -------
+        ndarray (n, n_components)
+        """
+        self.check_fitted()
+        X = self._pixels(X, reset=False)
+        W, b_h = self.components_, self.intercept_hidden_
+        n_pix = self.n_pixels
+        _, posterior = self._pixel_free_energy(X)
+        base = X @ W[:, :n_pix].T + b_h
+        if posterior is None:
+            return _sigmoid(base)
+        return sum(posterior[:, [c]] * _sigmoid(base + W[:, n_pix + c])
+                   for c in range(posterior.shape[1]))
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Pseudo-log-likelihood of every sample (in nats).
+
+        One visible unit per sample, chosen at random, is flipped (x_i -> 1 - x_i); the score is
+        n_features log sigmoid(F(x') - F(x)), an estimate of the sum over units of
+        log P(x_i | x_rest). The flips come from ``random_state`` (the same flips on every
+        call for an int). With label units, F is the free energy with the labels summed out.
+
+        Returns
+        -------
+        ndarray (n,)
+        """
+        self.check_fitted()
+        X = self._pixels(X, reset=False)
+        seed = check_seed(self.random_state, "random_state")
+        rng = np.random.default_rng(None if seed is None else [seed, _SCORE_STREAM])
+        flipped = X.copy()
+        rows = np.arange(len(X))
+        cols = rng.integers(0, X.shape[1], len(X))
+        flipped[rows, cols] = 1.0 - flipped[rows, cols]
+        gap = self._pixel_free_energy(flipped)[0] - self._pixel_free_energy(X)[0]
+        return -X.shape[1] * np.logaddexp(0, -gap)
+
+    # ------------------------------------------------------------------ sampling
+    def _run_seed(self, seed):
+        """The seed of one sampling run: ``seed``, else random_state + 1, else fresh."""
+        if seed is not None:
+            return check_seed(seed)
+        base = check_seed(self.random_state, "random_state")
+        return _fresh_seed() if base is None else (base + 1) % 2 ** 63
+
+    def gibbs(self, v: ArrayLike, steps: int = 1, *, on: ChipRBM | Chip | None = None,
+              known_mask: ArrayLike | None = None, seed: int | None = None) -> np.ndarray:
+        """Block Gibbs sampling: ``steps`` times h ~ P(h | v), then v ~ P(v | h).
+
+        Parameters
+        ----------
+        v : array_like (n, n_visible)
+            Starting visible states in [0, 1], one row per chain.
+        steps : int
+            Gibbs steps (1 .. 10**6).
         on : ChipRBM or Chip, optional
-            Sample on the chip instead of in software (a bare :class:`Chip` is programmed with
-            the defaults of :meth:`program` on first use and reused afterwards).
+            Sample on the chip (:meth:`ChipRBM.gibbs`) instead of in software; a bare
+            :class:`Chip` is programmed with the defaults of :meth:`program` on first use and
+            reused afterwards.
+        known_mask : array_like of bool, optional
+            Units that stay clamped to their values in v.
+        seed : int, optional
+            Seed of the run's random draws; by default ``random_state`` + 1 (fresh entropy when
+            random_state is None), so an int random_state gives the same samples every call.
+
+        Returns
+        -------
+        ndarray (n, n_visible)
+            Binary samples (0.0 or 1.0) of the visible units (clamped units keep their
+            values). Their probabilities given the hidden states are :meth:`visible_probs`.
+        """
+        self.check_fitted()
+        v = unit_interval(v, "v", self.n_visible)
+        run_seed = self._run_seed(seed)
+        if on is not None:
+            return self._on_chip(on).gibbs(v, steps, known_mask=known_mask, seed=run_seed)
+        rng = np.random.default_rng(run_seed)
+
+        def step(v):
+            ph = self.hidden_probs(v)
+            pv = self.visible_probs((rng.random(ph.shape) < ph).astype(float))
+            return (rng.random(pv.shape) < pv).astype(float)
+
+        return _alternate(step, v, steps, known_mask, 1)
+
+    def mean_field(self, v: ArrayLike, steps: int = 1, *, on: ChipRBM | Chip | None = None,
+                   known_mask: ArrayLike | None = None, visible_bits: int | None = None,
+                   average_last: int = 0, seed: int | None = None) -> np.ndarray:
+        """Gibbs chain with mean-field visible units, as the chip reads them for recovery.
+
+        Each step samples h ~ P(h | v), then sets the visible units to P(v | h), quantised to
+        ``visible_bits`` bits when given (the chip's 3-bit sigmoid readout).
+
+        Parameters
+        ----------
+        v, steps, on, known_mask, seed
+            As for :meth:`gibbs` (on the chip: :meth:`ChipRBM.mean_field`).
+        visible_bits : int, optional
+            Bits of the software readout (1 .. 8); None keeps the exact probabilities.
         average_last : int
             Return the mean of the visible units over the last ``average_last`` steps (0: the
             last step).
+
+        Returns
+        -------
+        ndarray (n, n_visible)
+            Visible values in [0, 1].
         """
         self.check_fitted()
         v = unit_interval(v, "v", self.n_visible)
         if visible_bits is not None:
             visible_bits = check_int(visible_bits, "visible_bits", 1, 8)
+        run_seed = self._run_seed(seed)
         if on is not None:
-            seed = self.seed + 1 if rng is None else int(rng.integers(0, 2 ** 63))
-            return self._on_chip(on).gibbs(v, steps, known_mask=known_mask,
-                                           average_last=average_last, seed=seed)
-        self.check_fitted()
-        rng = np.random.default_rng(self.seed + 1) if rng is None else rng
+            return self._on_chip(on).mean_field(v, steps, known_mask=known_mask,
+                                                average_last=average_last, seed=run_seed)
+        rng = np.random.default_rng(run_seed)
 
         def step(v):
             ph = self.hidden_probs(v)
@@ -234,8 +571,9 @@ class RBM:
     def reconstruct(self, images: ArrayLike, known_mask: ArrayLike | None = None,
                     steps: int = 10, *, on: ChipRBM | Chip | None = None,
                     visible_bits: int | None = None, average_last: int = 5,
-                    labels: ArrayLike | None = None) -> np.ndarray:
-        """Recover corrupted images: Gibbs from them with the known pixels clamped.
+                    labels: ArrayLike | None = None, seed: int | None = None) -> np.ndarray:
+        """Recover corrupted images: a :meth:`mean_field` chain from them with the known pixels
+        clamped.
 
         Parameters
         ----------
@@ -245,6 +583,8 @@ class RBM:
             Pixels to keep (clamped); None clamps nothing (noise removal).
         steps : int
         on : ChipRBM or Chip, optional
+        visible_bits, average_last, seed
+            As for :meth:`mean_field`.
         labels : array_like, optional
             Known labels to clamp on the label units (else the label units start at 1/n_labels
             and run free).
@@ -255,36 +595,43 @@ class RBM:
             The visible pixels, averaged over the last ``average_last`` steps.
         """
         self.check_fitted()
-        images = as_finite_array(images, "images", ndim=2, shape=(None, self.n_pixels))
+        n_pix, n_lab = self.n_pixels, self.n_visible - self.n_pixels
+        images = as_finite_array(images, "images", ndim=2, shape=(None, n_pix))
         v = images
         mask = np.zeros(images.shape, bool) if known_mask is None else np.broadcast_to(
             np.asarray(known_mask, bool), images.shape)
-        if self.n_labels:
-            lab = np.full((len(v), self.n_labels), 1.0 / self.n_labels)
+        if n_lab:
+            lab = np.full((len(v), n_lab), 1.0 / n_lab)
             lab_mask = np.zeros(lab.shape, bool)
             if labels is not None:
-                lab = np.eye(self.n_labels)[labels_array(labels, "labels", self.n_labels,
-                                                         len(v))]
+                lab = np.eye(n_lab)[labels_array(labels, "labels", n_lab, len(v))]
                 lab_mask[:] = True
             v = np.hstack([v, lab])
             mask = np.hstack([mask, lab_mask])
-        out = self.gibbs(v, steps, on=on, known_mask=mask, visible_bits=visible_bits,
-                         average_last=average_last)
-        return out[:, :self.n_pixels]
+        out = self.mean_field(v, steps, on=on, known_mask=mask, visible_bits=visible_bits,
+                              average_last=average_last, seed=seed)
+        return out[:, :n_pix]
 
-    def predict(self, X: ArrayLike, steps: int = 10,
-                on: ChipRBM | Chip | None = None) -> np.ndarray:
-        """Classify through the label units: clamp the pixels, let the label units settle, take
-        the label unit most often on (averaged over the second half of the steps)."""
+    @available_if(lambda self: isinstance(self.n_labels, int) and self.n_labels > 0)
+    def predict(self, X: ArrayLike, steps: int = 10, on: ChipRBM | Chip | None = None,
+                seed: int | None = None) -> np.ndarray:
+        """Classify through the label units (only with ``n_labels > 0``): clamp the pixels,
+        let the label units settle in a :meth:`mean_field` chain, take the label unit most
+        often on (averaged over the second half of the steps).
+
+        Returns
+        -------
+        ndarray of int (n,)
+        """
         self.check_fitted()
-        if not self.n_labels:
-            raise ValueError("this RBM has no label units (n_labels=0)")
-        X = as_finite_array(X, "X", ndim=2, shape=(None, self.n_pixels))
-        v = np.hstack([X, np.full((len(X), self.n_labels), 1.0 / self.n_labels)])
+        n_pix, n_lab = self.n_pixels, self.n_visible - self.n_pixels
+        X = self._pixels(X, reset=False)
+        v = np.hstack([X, np.full((len(X), n_lab), 1.0 / n_lab)])
         mask = np.zeros(v.shape, bool)
-        mask[:, :self.n_pixels] = True
-        out = self.gibbs(v, steps, on=on, known_mask=mask, average_last=max(1, steps // 2))
-        return out[:, self.n_pixels:].argmax(axis=1)
+        mask[:, :n_pix] = True
+        out = self.mean_field(v, steps, on=on, known_mask=mask,
+                              average_last=max(1, steps // 2), seed=seed)
+        return out[:, n_pix:].argmax(axis=1)
 
     def _on_chip(self, on):
         if isinstance(on, ChipRBM):
@@ -298,7 +645,8 @@ class RBM:
 
     def program(self, chip: Chip, visible_bits: int | None = 3, noise_lines: int = 16,
                 seed: int = 0) -> ChipRBM:
-        """Map the trained RBM onto a chip's cores; returns a :class:`ChipRBM`."""
+        """Map the trained RBM onto a chip's cores; returns a :class:`ChipRBM` (a snapshot:
+        training the RBM further does not change it)."""
         self.check_fitted()
         return ChipRBM(self, chip, visible_bits=visible_bits, noise_lines=noise_lines,
                        seed=seed)
@@ -342,8 +690,15 @@ class ChipRBM:
             visible_bits, "visible_bits", 1, 4)
         self.R = check_int(noise_lines, "noise_lines", 1, 64)
         self.seed = check_int(seed, "seed", 0, 2 ** 63 - 1)
-        W, b_v, b_h = rbm.W_, rbm.b_v_, rbm.b_h_
+        # a snapshot of the trained model: W (n_visible, n_hidden)
+        W = np.asarray(rbm.components_, float).T.copy()
+        b_v = np.asarray(rbm.intercept_visible_, float).copy()
+        b_h = np.asarray(rbm.intercept_hidden_, float).copy()
         n_v, n_h = W.shape
+        if b_v.shape != (n_v,) or b_h.shape != (n_h,):
+            raise ValueError(f"the RBM's intercepts have shapes {b_v.shape} and {b_h.shape}; "
+                             f"components_ {W.T.shape} needs ({n_v},) and ({n_h},)")
+        self.n_visible, self.n_hidden = n_v, n_h
         L = 2 ** (self.visible_bits or 1) - 1
         self.L = L
         var_unit = noise_variance(L)
@@ -426,7 +781,7 @@ class ChipRBM:
         """h ~ P(h | v) on the chip (binary, (n, n_hidden)); ``rng`` draws the noise codes and
         the read noise (None: fresh draws), ``configs`` are the segments' operating points."""
         rng = np.random.default_rng() if rng is None else rng
-        n_h = self.rbm.n_hidden
+        n_h = self.n_hidden
         bits = self.visible_bits or 1
         codes = self._forward_codes(v, rng)
         configs = configs or [None] * len(self.segments)
@@ -446,7 +801,7 @@ class ChipRBM:
         """The visible units given h: 3-bit sigmoid readout, or samples (noise columns);
         ``rng`` draws the noise codes and the read noise (None: fresh draws)."""
         rng = np.random.default_rng() if rng is None else rng
-        n_h = self.rbm.n_hidden
+        n_h = self.n_hidden
         parts = []
         driven = n_h + self.k_vb + (0 if self.visible_bits else self.R)
         for core, r0, r1 in self.segments:
@@ -464,21 +819,66 @@ class ChipRBM:
             parts.append(np.asarray(out, float)[:, :r1 - r0])
         return np.hstack(parts)
 
-    def gibbs(self, v: ArrayLike, steps: int = 1, *, known_mask: ArrayLike | None = None,
-              average_last: int = 0, seed: int | None = None) -> np.ndarray:
-        """Alternating Gibbs sampling on the chip (see :meth:`RBM.gibbs`).
-
-        ``seed`` (default the ChipRBM's) and the chip's seed give every random stream of the
-        run: the same call gives the same samples whatever ran before.
-        """
-        v = unit_interval(v, "v", self.rbm.n_visible).copy()
+    def _chain(self, v, known_mask, seed):
+        """Checked starting states, clamping mask, operating points and generator of a run."""
+        v = unit_interval(v, "v", self.n_visible).copy()
         if known_mask is not None:
             known_mask = check_real_array(known_mask, "known_mask").astype(bool)
-        seed = self.seed if seed is None else seed
+        seed = self.seed if seed is None else check_seed(seed)
         configs = self.configs if self.configs is not None else self.operating_points(v, seed)
-        rng = self.chip.rng(seed, "rbm sampling")
+        return v, known_mask, configs, self.chip.rng(seed, "rbm sampling")
+
+    def mean_field(self, v: ArrayLike, steps: int = 1, *, known_mask: ArrayLike | None = None,
+                   average_last: int = 0, seed: int | None = None) -> np.ndarray:
+        """Alternating Gibbs sampling on the chip with the visible units as the chip reads
+        them: the ``visible_bits``-bit sigmoid readout (mean field, see
+        :meth:`RBM.mean_field`), or binary samples of the noise columns when
+        ``visible_bits`` is None.
+
+        Parameters
+        ----------
+        v : array_like (n, n_visible)
+            Starting visible states in [0, 1], one row per chain.
+        steps : int
+        known_mask : array_like of bool, optional
+            Units clamped to their values in v.
+        average_last : int
+            Return the mean over the last ``average_last`` steps (0: the last step).
+        seed : int, optional
+            With the chip's seed, it gives every random stream of the run (noise codes, read
+            noise): the same call gives the same samples whatever ran before. Default: the
+            ChipRBM's ``seed``.
+        """
+        v, known_mask, configs, rng = self._chain(v, known_mask, seed)
         return _alternate(lambda v: self.visible_from_hidden(
             self.sample_hidden(v, rng, configs), rng), v, steps, known_mask, average_last)
+
+    def gibbs(self, v: ArrayLike, steps: int = 1, *, known_mask: ArrayLike | None = None,
+              seed: int | None = None) -> np.ndarray:
+        """Block Gibbs sampling on the chip with binary visible samples (see
+        :meth:`RBM.gibbs`): without a multi-bit readout (``visible_bits=None``) the noise
+        columns sample the visible units; with one, the digital periphery draws each visible
+        unit as 1 with the probability its ``visible_bits``-bit sigmoid readout gives.
+
+        Parameters
+        ----------
+        v, steps, known_mask, seed
+            As for :meth:`mean_field`.
+
+        Returns
+        -------
+        ndarray (n, n_visible)
+            0.0 / 1.0 samples (clamped units keep their values).
+        """
+        v, known_mask, configs, rng = self._chain(v, known_mask, seed)
+
+        def step(v):
+            out = self.visible_from_hidden(self.sample_hidden(v, rng, configs), rng)
+            if self.visible_bits:
+                out = (rng.random(out.shape) < out).astype(float)
+            return out
+
+        return _alternate(step, v, steps, known_mask, 1)
 
 
 def corrupt(images: ArrayLike, kind: str, rng: np.random.Generator, height: int | None = None,
