@@ -272,6 +272,40 @@ def recovery_figure(examples: Mapping[str, Sequence[np.ndarray]], path: str,
     return save_figure(fig, path)
 
 
+def recovery_rows_figure(tables: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                         path: str, dataset: str = "") -> str:
+    """Bar chart of the recovery benchmark: a panel per (protocol, corruption) cell, a bar per
+    row (error reduction, dimensionless; whiskers: the 95 % interval over test images).
+
+    ``tables[protocol][corruption][row] = (error reduction, low, high)``.
+    """
+    plt = _pyplot()
+    cells = [(p, k) for p, kinds in tables.items() for k in kinds]
+    if not cells:
+        raise ValueError("tables must hold at least one (protocol, corruption) cell")
+    fig, axes = plt.subplots(1, len(cells), figsize=(3.2 * len(cells) + 0.5, 3.6),
+                             sharey=True, squeeze=False)
+    names = {"bottom": "bottom occluded", "flip": "20 % flipped"}
+    for ax, (p, kind) in zip(axes[0], cells):
+        rows = tables[p][kind]
+        labels = list(rows)
+        vals = np.array([rows[n][0] for n in labels], float)
+        lo = np.array([rows[n][1] for n in labels], float)
+        hi = np.array([rows[n][2] for n in labels], float)
+        pos = np.arange(len(labels))
+        colors = ["C0" if "RBM" in n else "C7" for n in labels]
+        ax.bar(pos, vals, color=colors,
+               yerr=np.vstack([np.maximum(vals - lo, 0), np.maximum(hi - vals, 0)]),
+               capsize=3)
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xticks(pos)
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{p}: {names.get(kind, kind)}", fontsize=9)
+    axes[0, 0].set_ylabel("error reduction (1 - L2 after / before)")
+    fig.suptitle(f"RBM image recovery against fills without an RBM ({dataset})", fontsize=10)
+    return save_figure(fig, path)
+
+
 def classify_figures(result: dict[str, Any], folder: str,
                      rows: dict[str, str]) -> dict[str, str]:
     """Two figures of ``snn-neurram bench classify``: the accuracy of each co-optimisation step

@@ -176,6 +176,18 @@ def _json_path(name: str = "json") -> Callable[[str], str]:
     return _file_path(name)
 
 
+def _existing_file(name: str) -> Callable[[str], str]:
+    """An existing file to read from."""
+    def convert(text: str) -> str:
+        if not os.path.isfile(text):
+            what = "is a folder" if os.path.isdir(text) else "does not exist"
+            raise argparse.ArgumentTypeError(f"{name} must be an existing file ({text!r} {what})")
+        return text
+
+    convert.__name__ = name
+    return convert
+
+
 def _name_list(name: str, choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     """Comma-separated names, each one of ``choices``, e.g. "lstm,snn"."""
     def convert(text: str) -> list[str]:
@@ -392,7 +404,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         os.makedirs(args.out, exist_ok=True)
         result = recovery_benchmark(args.dataset, seed=args.seed, folder=args.data,
-                                    figure=os.path.join(args.out, f"rbm_{args.dataset}.png"))
+                                    figure=os.path.join(args.out, f"rbm_{args.dataset}.png"),
+                                    protocol=args.protocol)
         for kind, e in result["corruptions"].items():
             if e["software_over_sklearn"] is None:
                 versus = "scikit-learn's RBM increased the error"
@@ -403,6 +416,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   f"reduction; {versus}")
         print(f"figure: {result['figure']}")
         print(f"({result['seconds']:.1f} s)")
+    elif args.what == "maxcut":
+        from .maxcut import maxcut_benchmark
+
+        result = maxcut_benchmark(args.graph, chip_sweeps=args.sweeps, chains=args.chains,
+                                  method=args.method, seed=args.seed)
+        ref = result["reference"]
+        print(f"graph {result['graph']['name']}: {result['graph']['n']} nodes, "
+              f"{result['graph']['m']} edges; reference (software, {ref['sweeps']} sweeps): "
+              f"best cut {ref['best_cut']:g}")
+        for name in ("chip", "software"):
+            r = result[name]
+            print(f"{name:<9s}{result['chip_sweeps']} sweeps: best {r['best_cut']:g} "
+                  f"({100 * r['best_fraction_of_reference']:.2f} %), mean {r['mean_cut']:g} "
+                  f"({100 * r['mean_fraction_of_reference']:.2f} %)")
+        chip = result["chip"]
+        tts, ets = chip["time_to_target_99_s"], chip["energy_to_solution_99_j"]
+        print(f"chip: {1e6 * chip['chip_time_per_sweep_s']:.3g} us and "
+              f"{1e9 * chip['chip_energy_per_sweep_j']:.3g} nJ per sweep on {chip['cores']} "
+              "cores; to reach the target with 99 % probability: "
+              + ("never reached" if tts is None else f"{1e3 * tts:.3g} ms, {1e6 * ets:.3g} uJ"))
+        for e in result["exact"]:
+            print(f"{e['n']} nodes: optimum {e['optimum']:g}, chip best {e['chip_best']:g}")
     elif args.what == "classify":
         from .classify_bench import ROWS, classify_benchmark
 
@@ -526,8 +561,20 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
 
     p = subs["bench"] = sub.add_parser(
         "bench", help="accuracy benchmarks (rbm: image recovery; classify: co-optimisation "
-        "steps and the eta sweep, needs the train extra)")
-    p.add_argument("what", choices=["rbm", "classify"], help="which benchmark")
+        "steps and the eta sweep, needs the train extra; maxcut: the chip's Ising machine "
+        "against simulated annealing)")
+    p.add_argument("what", choices=["rbm", "classify", "maxcut"], help="which benchmark")
+    p.add_argument("graph", nargs="?", metavar="GRAPH", type=_existing_file("graph"),
+                   help="maxcut only: a G-set file (first line 'n m', then 'i j w' per edge); "
+                   "default: a random graph made like G1 (800 nodes, 19176 edges)")
+    p.add_argument("--sweeps", type=_positive_int("sweeps", 10 ** 6), default=300,
+                   help="maxcut only: annealing sweeps on the chip (default: %(default)s; the "
+                   "software reference runs 10 times as many)")
+    p.add_argument("--chains", type=_positive_int("chains", 10 ** 5), default=16,
+                   help="maxcut only: chains per run (default: %(default)s)")
+    p.add_argument("--method", choices=["sequential", "chromatic", "parallel"],
+                   default="chromatic", help="maxcut only: spin update scheme on the chip "
+                   "(default: %(default)s)")
     p.add_argument("--chips", type=_positive_int("chips", MAX_CHIPS),
                    help=f"classify only: simulated chips in [1, {MAX_CHIPS}] "
                    "(default: the recipe's)")
@@ -539,6 +586,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    "(default: the recipe's)")
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="data set (default: %(default)s)")
+    p.add_argument("--protocol", default="blind", choices=["blind", "paper", "both"],
+                   help="rbm only: recovery protocol, flip positions unknown (blind) or known "
+                   "as in the authors' notebook (paper) (default: %(default)s)")
     p.add_argument("--data", metavar="FOLDER", type=_data_folder(),
                    help="folder of the Fashion-MNIST IDX files; only with --dataset "
                    "fashion-mnist")
