@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,19 @@ def check_schedule(epochs: Any, lr: Any, batch_size: Any, weight_decay: Any,
             check_range(weight_decay, "weight_decay", 0.0, None),
             check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES),
             check_int(seed, "seed", 0, None))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` (1 .. 4096) inside the block, restored
+    after it; None leaves them as they are."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int(threads, "threads", 1, 4096))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def lr_scheduler(opt: torch.optim.Optimizer, lr_schedule: str | None,

@@ -41,7 +41,7 @@ from ..nn.layers import Dense, Sequential
 from ..nn.recurrent import LSTM, ParallelLSTM
 from ..physics.device import RRAMDevice
 from .loop import (check_schedule, labelled_data, lr_scheduler, new_history, resume_training,
-                   run_epochs)
+                   run_epochs, torch_threads)
 from .quant import straight_through
 from .stored import CHIP_PERCENTILE, device_noise, w_max_of
 
@@ -319,14 +319,11 @@ def train_lstm(net: LSTMNet, X: ArrayLike, y: ArrayLike, *, epochs: int = 30,
     def validate() -> float | None:
         return None if X_val is None or y_val is None else evaluate_lstm(net, X_val, y_val)
 
-    threads_before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int(threads, "threads", 1, 4096))
     try:
-        run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss, validate,
-                   checkpoint=checkpoint, config=config, progress=show,
-                   extra={"kind": "LSTMNet"}, max_grad_norm=1.0)
+        with torch_threads(threads):
+            run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss,
+                       validate, checkpoint=checkpoint, config=config, progress=show,
+                       extra={"kind": "LSTMNet"}, max_grad_norm=1.0)
     finally:
-        torch.set_num_threads(threads_before)
         net.eval()
     return history

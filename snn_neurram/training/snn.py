@@ -77,7 +77,7 @@ from ..physics.device import RRAMDevice
 from ..physics.encoding import regular
 from ..physics.neuron import NeuronConfig
 from .loop import (check_schedule, labelled_data, lr_scheduler, new_history, resume_training,
-                   run_epochs)
+                   run_epochs, torch_threads)
 from .stored import CHIP_PERCENTILE, bias_rows, device_noise, w_max_of
 
 __all__ = ["SpikingNet", "SpikingLayer", "train_snn", "evaluate_snn", "export_snn",
@@ -744,23 +744,20 @@ def evaluate_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16
     was_training = net.training
     net.eval()
     accs: list[float] = []
-    threads_before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int(threads, "threads", 1, 4096))
     try:
-        for d in range(draws):
-            if d > 0 and noise is None and coding_run != "rate":
-                accs.append(accs[0])
-                continue
-            delta = None if noise is None else net.draw_noise(noise, eta, noise_gen)
-            correct = 0
-            for i in range(0, len(Xt), batch_size):
-                s = encode_inputs(Xt[i:i + batch_size], steps, coding_run, code_gen)
-                out = net(s, delta)
-                correct += int((out.argmax(1) == yt[i:i + batch_size]).sum())
-            accs.append(correct / len(Xt))
+        with torch_threads(threads):
+            for d in range(draws):
+                if d > 0 and noise is None and coding_run != "rate":
+                    accs.append(accs[0])
+                    continue
+                delta = None if noise is None else net.draw_noise(noise, eta, noise_gen)
+                correct = 0
+                for i in range(0, len(Xt), batch_size):
+                    s = encode_inputs(Xt[i:i + batch_size], steps, coding_run, code_gen)
+                    out = net(s, delta)
+                    correct += int((out.argmax(1) == yt[i:i + batch_size]).sum())
+                accs.append(correct / len(Xt))
     finally:
-        torch.set_num_threads(threads_before)
         net.train(was_training)
     return float(np.mean(accs))
 
@@ -870,14 +867,11 @@ def train_snn(net: SpikingNet, X: ArrayLike, y: ArrayLike, *, steps: int = 16,
         return None if X_val is None or y_val is None else evaluate_snn(
             net, X_val, y_val, steps=steps, coding=coding, seed=seed, threads=None)
 
-    threads_before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int(threads, "threads", 1, 4096))
     try:
-        run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss, validate,
-                   checkpoint=checkpoint, config=config, progress=show,
-                   extra={"kind": "SpikingNet"})
+        with torch_threads(threads):
+            run_epochs(net, yt, batch_size, epochs, history, opt, sched, gens, batch_loss,
+                       validate, checkpoint=checkpoint, config=config, progress=show,
+                       extra={"kind": "SpikingNet"})
     finally:
-        torch.set_num_threads(threads_before)
         net.eval()
     return history
