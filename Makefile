@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # on other Pythons it would pull a multi-GB CUDA build, so it is installed only there (TRAIN=1 forces it).
 TRAIN ?= $(shell $(PYTHON) -c 'import sys; print(1 if sys.version_info[:2] == (3, 11) else 0)')
 comma := ,
-TEST_EXTRAS := dev$(comma)nir$(comma)audio$(if $(filter 1,$(TRAIN)),$(comma)train,)
+TEST_EXTRAS := dev$(comma)nir$(comma)audio$(comma)sweep$(if $(filter 1,$(TRAIN)),$(comma)train,)
 
 .PHONY: demo test bench clean
 

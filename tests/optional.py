@@ -13,6 +13,12 @@ REASONS = {
     "librosa": "librosa computes the audio features: pip install 'snn_neurram[audio]'",
     "h5py": "h5py reads the Spiking Heidelberg Digits' HDF5 files: "
             "pip install 'snn_neurram[audio]'",
+    "dask": "dask.distributed runs the sweeps (the sweep extra): pip install 'snn_neurram[sweep]'",
+    "distributed": "dask.distributed runs the sweeps (the sweep extra): "
+                   "pip install 'snn_neurram[sweep]'",
+    "pandas": "pandas holds the sweeps' tables (the sweep extra): pip install 'snn_neurram[sweep]'",
+    "pyarrow": "pyarrow writes the sweeps' Parquet files (the sweep extra): "
+               "pip install 'snn_neurram[sweep]'",
 }
 
 

@@ -364,3 +364,27 @@ def classify_figures(result: dict[str, Any], folder: str,
     ax.grid(alpha=0.3)
     paths["eta_sweep"] = save_figure(fig, os.path.join(folder, f"eta_sweep_{ds}.png"))
     return paths
+
+
+def accuracy_bands_figure(curves: Sequence[Mapping[str, Any]], path: str,
+                          xlabel: str = "read time after programming (s)",
+                          title: str | None = None) -> str:
+    """Accuracy (%) against a logarithmic x axis: per curve (``label``, ``x``, ``mean``,
+    ``lo``, ``hi``) a line of the means and a band from ``lo`` to ``hi`` (e.g. a 95 %
+    interval over chips)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c in curves:
+        order = np.argsort(np.asarray(c["x"], dtype=float))
+        x = np.asarray(c["x"], dtype=float)[order]
+        line, = ax.plot(x, np.asarray(c["mean"])[order], marker="o", label=c["label"])
+        ax.fill_between(x, np.asarray(c["lo"])[order], np.asarray(c["hi"])[order],
+                        color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

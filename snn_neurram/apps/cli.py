@@ -474,6 +474,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_spec, run, summary, sweep_figure
+
+    spec = load_spec(args.spec)
+    t0 = time.perf_counter()
+    try:
+        df = run(spec, workers=args.workers, scheduler=args.scheduler, out=args.out,
+                 progress=None)
+    except ImportError as exc:                       # the sweep extra is missing: say how
+        print(f"snn-neurram: error: {exc}", file=sys.stderr)
+        return 2
+    result: dict[str, Any] = {"spec": spec, "tasks": len(df), "out": args.out,
+                              "rows": df.to_dict(orient="records")}
+    if args.summary:
+        table = summary(df)
+        print(table.to_string(index=False))
+        result["summary"] = table.to_dict(orient="records")
+    else:
+        print(f"{len(df)} tasks" + (f"; results in {args.out}" if args.out else ""))
+    if args.out is not None and "accuracy" in df and len(set(df["read_time"])) > 1:
+        result["figures"] = {"accuracy vs read time":
+                             sweep_figure(df, os.path.join(args.out, "accuracy_read_time.png"))}
+    result["seconds"] = time.perf_counter() - t0
+    return _finish(result, args)
+
+
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(
@@ -598,6 +624,25 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    "(default: %(default)s)")
     p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
     p.set_defaults(func=cmd_bench)
+
+    p = subs["sweep"] = sub.add_parser(
+        "sweep", help="a parameter sweep or Monte Carlo study over many chips, on Dask "
+        "(needs the sweep extra; docs/sweeps.md)")
+    p.add_argument("spec", metavar="SPEC", type=_existing_file("spec"),
+                   help="the sweep description, a TOML file (docs/sweeps.md)")
+    p.add_argument("--out", type=_out_folder("out"),
+                   help="folder of the results (Parquet, one file per task; a rerun skips the "
+                   "tasks stored there) and the figure, created if needed (default: none)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int("workers", 1024),
+                       help="worker processes of a local cluster in [1, 1024] (default: one per "
+                       "core; 1 runs in this process without Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--summary", action="store_true",
+                   help="print mean, std and 95 %% interval over chips per grid point")
+    p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
+    p.set_defaults(func=cmd_sweep)
 
     for name, helptext, figure, func in (
             ("map", "compile a model onto the chip and report where every weight lives",

@@ -1,0 +1,569 @@
+"""Parameter sweeps and Monte Carlo studies over many simulated chips, on Dask.
+
+A sweep description (a dict, or a TOML file) names a network, a data set and a grid of
+parameters; every grid point is one task, identified by its *key* (every parameter that sets its
+numbers). The task's random streams derive from the key alone, so any subset of a sweep reruns
+to the same numbers, on any worker, in any order. Results go to a folder of Parquet files (one
+per finished task, named by the key's hash and written atomically), so a rerun skips what is
+done and a key is never stored twice.
+
+::
+
+    from snn_neurram.apps.sweep import run, summary
+
+    spec = {"network": "digits_mlp", "dataset": "digits", "draws": 3,
+            "grid": {"chip_seed": list(range(32)), "read_time": [1, 60, 3600, 86400]}}
+    df = run(spec, out="sweep_out")               # a LocalCluster, one worker per core
+    print(summary(df, by=["read_time"]))
+
+Needs the ``sweep`` extra (``pip install 'snn_neurram[sweep]'``: dask[distributed], pandas,
+pyarrow); importing this module does not import them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_write_bytes
+
+__all__ = ["run", "summary", "load_spec", "check_spec", "task_points", "point_key",
+           "point_seed", "read_results", "evaluate_point", "load_inputs", "sweep_figure",
+           "SweepInputs", "NETWORKS", "DATASETS", "PARAMETERS", "METRICS", "SWEEP_HINT"]
+
+SWEEP_HINT = ("sweeps need the sweep extra: pip install 'snn_neurram[sweep]' "
+              "(dask[distributed], pandas, pyarrow)")
+
+#: Built-in networks a sweep can run (a saved program file is the planned next kind).
+NETWORKS = ("digits_mlp",)
+#: Data sets (the test split is evaluated).
+DATASETS = ("digits",)
+#: Metrics a task can record: accuracy (fraction, mean over draws, and its spread over draws),
+#: energy (J per inference) and latency (s per inference) from the chip's energy account.
+METRICS = ("accuracy", "energy", "latency")
+#: Longest read time: two days (s).
+MAX_READ_TIME = 2 * 86400.0
+MAX_DRAWS = 100
+MAX_CHIP_SEED = 2 ** 32 - 1
+
+
+@dataclass(frozen=True)
+class _Param:
+    kind: type
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    unit: str = ""
+
+    def allowed(self) -> str:
+        if self.kind is bool:
+            return "true or false"
+        what = "an integer" if self.kind is int else "a number"
+        return f"{what} in [{self.lo:g}, {self.hi:g}]{(' ' + self.unit) if self.unit else ''}"
+
+
+#: Grid parameters: type, default, allowed range, unit.
+PARAMETERS: dict[str, _Param] = {
+    "chip_seed": _Param(int, 0, 0, MAX_CHIP_SEED),
+    "read_time": _Param(float, 86400.0, 1.0, MAX_READ_TIME, "s"),
+    "in_bits": _Param(int, 4, 1, 8, "bits"),
+    "out_bits": _Param(int, 4, 1, 8, "bits"),
+    "read_noise_sigma": _Param(float, 0.01, 0.0, 0.2, "(relative)"),
+    "relaxation": _Param(bool, True),
+}
+
+_TOP = {"network", "dataset", "test_images", "grid", "metrics", "draws", "calibrate", "seed"}
+
+
+# ----------------------------------------------------------------------------------- the spec
+def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a sweep description from a TOML file and check it (see :func:`check_spec`)."""
+    try:
+        import tomllib
+    except ImportError:                              # Python 3.10: the tomli backport
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise ImportError(SWEEP_HINT) from exc
+
+    with open(path, "rb") as fh:
+        try:
+            spec = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)}: not a valid TOML file ({exc})") from None
+    return check_spec(spec)
+
+
+def _value(name: str, value: Any) -> Any:
+    p = PARAMETERS[name]
+    bad = ValueError(f"grid.{name} must be {p.allowed()} (got {value!r})")
+    if p.kind is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise bad
+        return bool(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise bad
+    if p.kind is int:
+        if float(value) != int(value):
+            raise bad
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad
+    assert p.lo is not None and p.hi is not None
+    if not p.lo <= value <= p.hi:
+        raise bad
+    return value
+
+
+def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a sweep description and fill in its defaults.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``network`` (one of :data:`NETWORKS`), ``dataset`` (one of :data:`DATASETS`, default
+        "digits"), ``test_images`` (use the first N test images, default all), ``grid`` (each
+        name of :data:`PARAMETERS` mapped to a value or a list of values: ``chip_seed`` integers
+        in [0, 2**32 - 1], ``read_time`` in [1, 172800] s, ``in_bits`` and ``out_bits`` in
+        [1, 8], ``read_noise_sigma`` in [0, 0.2] (relative read-noise spread of a cell),
+        ``relaxation`` true/false; a parameter left out takes its default), ``metrics`` (a list of
+        :data:`METRICS`, default all), ``draws`` (read-noise draws per chip in [1, 100], default
+        1), ``calibrate`` (model-driven calibration on the training split, default true),
+        ``seed`` (an integer in [0, 2**32 - 1] mixed into every task's streams, default 0).
+
+    Returns
+    -------
+    dict
+        The checked description: every field present, every grid value a list.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and its allowed values.
+    """
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"a sweep description must be a mapping (got {type(spec).__name__})")
+    unknown = sorted(set(spec) - _TOP)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} in the sweep description; the fields are "
+                         f"{', '.join(sorted(_TOP))}")
+    if "network" not in spec:
+        raise ValueError(f"the sweep description needs 'network', one of {', '.join(NETWORKS)}")
+    out: dict[str, Any] = {}
+    for name, choices, default in (("network", NETWORKS, None),
+                                   ("dataset", DATASETS, "digits")):
+        value = spec.get(name, default)
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+        out[name] = value
+    n = spec.get("test_images")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"test_images must be an integer >= 1 or left out for all (got {n!r})")
+    out["test_images"] = n
+    for key, lo, hi, first in (("draws", 1, MAX_DRAWS, 1), ("seed", 0, MAX_CHIP_SEED, 0)):
+        v = spec.get(key, first)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{key} must be an integer in [{lo}, {hi}] (got {v!r})")
+        out[key] = v
+    cal = spec.get("calibrate", True)
+    if not isinstance(cal, bool):
+        raise ValueError(f"calibrate must be true or false (got {cal!r})")
+    out["calibrate"] = cal
+    metrics = spec.get("metrics", list(METRICS))
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if (not isinstance(metrics, Sequence) or not metrics
+            or any(m not in METRICS for m in metrics)):
+        raise ValueError(f"metrics must be a non-empty list of {', '.join(METRICS)} "
+                         f"(got {metrics!r})")
+    out["metrics"] = [m for m in METRICS if m in metrics]
+    grid = spec.get("grid", {})
+    if not isinstance(grid, Mapping):
+        raise ValueError(f"grid must be a table of parameter = value or [values] "
+                         f"(got {grid!r})")
+    bad = sorted(set(grid) - set(PARAMETERS))
+    if bad:
+        raise ValueError(f"grid.{bad[0]} is not a sweep parameter; the parameters are "
+                         f"{', '.join(PARAMETERS)}")
+    out["grid"] = {}
+    for name, p in PARAMETERS.items():
+        values = grid.get(name, [p.default])
+        if isinstance(values, (list, tuple, range, np.ndarray)):
+            values = list(values)
+            if not values:
+                raise ValueError(f"grid.{name} is an empty list; give at least one value")
+        else:
+            values = [values]
+        values = [_value(name, v) for v in values]
+        if len(set(values)) != len(values):
+            raise ValueError(f"grid.{name} repeats a value ({values})")
+        out["grid"][name] = values
+    return out
+
+
+def task_points(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every grid point of a checked description, as the key of its task: the grid parameters
+    and every other field that sets the task's numbers (network, dataset, test_images, draws,
+    calibrate, seed, metrics)."""
+    import itertools
+
+    spec = check_spec(spec)
+    common = {k: spec[k] for k in ("network", "dataset", "test_images", "draws", "calibrate",
+                                   "seed")}
+    common["metrics"] = ",".join(spec["metrics"])
+    names = list(PARAMETERS)
+    return [{**common, **dict(zip(names, combo))}
+            for combo in itertools.product(*(spec["grid"][n] for n in names))]
+
+
+def point_key(point: Mapping[str, Any]) -> str:
+    """The stable text key of a task: its parameters as sorted JSON."""
+    return json.dumps(dict(point), sort_keys=True, separators=(",", ":"))
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def point_seed(point: Mapping[str, Any]) -> np.random.SeedSequence:
+    """The seed sequence of a task: a function of its key only (SHA-256 of :func:`point_key`)."""
+    return np.random.SeedSequence(int(_digest(point_key(point))[:32], 16))
+
+
+# ------------------------------------------------------------------------------- the task
+@dataclass
+class SweepInputs:
+    """What every task of a sweep reads (scattered once to every worker): the network and the
+    data set's splits."""
+
+    model: Any
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def load_inputs(spec: Mapping[str, Any]) -> SweepInputs:
+    """Load the network and data set of a checked description."""
+    from .datasets import load_digits_split
+    from .pretrained import load_digits_mlp_noise_aware
+
+    spec = check_spec(spec)
+    X_tr, X_te, _, y_te = load_digits_split(seed=0)    # the split the shipped MLP trained on
+    model, meta = load_digits_mlp_noise_aware()
+    n = spec["test_images"] or len(X_te)
+    return SweepInputs(model, np.asarray(X_tr), np.asarray(X_te[:n]), np.asarray(y_te[:n]), meta)
+
+
+def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, Any]:
+    """Run one grid point: program a chip (seed ``chip_seed``, read ``read_time`` s after
+    programming), calibrate it if asked, classify the test images ``draws`` times (independent
+    read noise) and measure the energy and latency of one inference.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (fraction, mean over draws) and ``accuracy_std_draws`` (ddof 1; 0 for one
+        draw), ``energy_j`` (J per inference), ``latency_s`` (s per inference), as asked by
+        ``point["metrics"]``.
+    """
+    from ..analysis.calibration import calibrate
+    from ..analysis.energy import program_account
+    from ..hw.chip import Chip
+    from ..physics.device import RRAMDevice
+    from ..program import compile as compile_model
+
+    metrics = str(point["metrics"]).split(",")
+    seeds = [int(s) for s in point_seed(point).generate_state(point["draws"] + 1, np.uint64) >> 1]
+    device = RRAMDevice(read_noise_sigma=point["read_noise_sigma"],
+                        relaxation=point["relaxation"])
+    chip = Chip(device=device, seed=point["chip_seed"], read_time=point["read_time"])
+    program = compile_model(inputs.model, chip, calibration=inputs.X_train)
+    bits = {"in_bits": point["in_bits"], "out_bits": point["out_bits"]}
+    out: dict[str, Any] = {}
+    if "accuracy" in metrics:
+        if point["calibrate"]:
+            calibrate(program, inputs.X_train, head_bits=8, seed=seeds[0], **bits)
+        acc = []
+        for s in seeds[1:]:
+            y = np.asarray(program.run(inputs.X_test, head_bits=8, seed=s, **bits))
+            acc.append(float(np.mean(y.argmax(1) == inputs.y_test)))
+        out["accuracy"] = float(np.mean(acc))
+        out["accuracy_std_draws"] = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+    if "energy" in metrics or "latency" in metrics:
+        account = program_account(program, **bits)
+        if "energy" in metrics:
+            out["energy_j"] = float(account["energy_per_inference_j"])
+        if "latency" in metrics:
+            out["latency_s"] = float(account["latency_per_inference_s"])
+    return out
+
+
+def _task(point: dict[str, Any], inputs: SweepInputs,
+          evaluate: Callable[[dict[str, Any], SweepInputs], dict[str, Any]]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    values = evaluate(point, inputs)
+    return {"key": point_key(point), **point, **values, "seconds": time.perf_counter() - t0}
+
+
+# ------------------------------------------------------------------------------- storage
+def _imports() -> tuple[Any, Any, Any]:
+    try:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(SWEEP_HINT) from exc
+    return pd, pa, pq
+
+
+def _results_folder(out: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(out), "results")
+
+
+def _write_row(folder: str, row: dict[str, Any]) -> bool:
+    """Store one task's row as ``folder/<sha256 of key>.parquet`` atomically; False (nothing
+    written) when that key is stored already."""
+    _, pa, pq = _imports()
+    path = os.path.join(folder, _digest(row["key"]) + ".parquet")
+    if os.path.exists(path):
+        return False
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([row]), buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def read_results(out: str | os.PathLike[str]) -> Any:
+    """The stored rows of a sweep folder as a pandas DataFrame, one row per key (sorted by key;
+    empty when nothing is stored)."""
+    pd, _, pq = _imports()
+    folder = _results_folder(out)
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".parquet")) \
+        if os.path.isdir(folder) else []
+    if not files:
+        return pd.DataFrame({"key": pd.Series([], dtype=str)})
+    frames = [pq.read_table(os.path.join(folder, f)).to_pandas() for f in files]
+    df = pd.concat(frames, ignore_index=True)
+    return df.drop_duplicates("key").sort_values("key").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------- running
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="sweep", unit="task", file=sys.stderr)
+
+
+def run(spec: Mapping[str, Any] | str | os.PathLike[str], client: Any = None,
+        workers: int | None = None, scheduler: str | None = None,
+        out: str | os.PathLike[str] | None = None, progress: bool | None = None, *,
+        evaluate: Callable[[dict[str, Any], SweepInputs], dict[str, Any]] = evaluate_point,
+        inputs: SweepInputs | None = None) -> Any:
+    """Run a sweep: every grid point one task, on Dask or in this process.
+
+    Parameters
+    ----------
+    spec : mapping or path
+        The sweep description (see :func:`check_spec`) or a TOML file holding it.
+    client : distributed.Client, optional
+        Run on this client's cluster.
+    workers : int, optional
+        Without ``client`` and ``scheduler``: start a ``LocalCluster`` of this many worker
+        processes, one thread each (default: one per core); ``workers=1`` runs every task in
+        this process, without Dask (for debugging).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``"tcp://host:8786"``) to connect to.
+    out : path, optional
+        Folder of the results: ``out/results/*.parquet``, one file per key, written as each task
+        finishes. Keys stored there already are not run again. Without ``out`` nothing is stored.
+    progress : bool, optional
+        Show finished / total and the time left (tqdm on stderr); default: when stderr is a
+        terminal.
+    evaluate : callable, optional
+        ``evaluate(point, inputs) -> dict`` of metric values for one grid point (default
+        :func:`evaluate_point`); must be picklable for Dask.
+    inputs : SweepInputs, optional
+        The network and data (default: :func:`load_inputs` of the spec).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grid point (sorted by key): ``key``, the point's parameters, the metrics and
+        ``seconds`` (the task's wall time).
+    """
+    pd, _, _ = _imports()
+    if isinstance(spec, (str, os.PathLike)):
+        spec = load_spec(spec)
+    spec = check_spec(spec)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1 (got {workers!r})")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise ValueError(f"scheduler must be a Dask scheduler's address such as "
+                         f"'tcp://host:8786' (got {scheduler!r})")
+    given = [n for n, v in (("client", client), ("workers", workers), ("scheduler", scheduler))
+             if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one of client, workers and scheduler (got "
+                         f"{' and '.join(given)})")
+    points = task_points(spec)
+    out_path = None if out is None else os.fspath(out)
+    folder = None if out_path is None else _results_folder(out_path)
+    done: set[str] = set()
+    if out_path is not None and folder is not None:
+        os.makedirs(folder, exist_ok=True)
+        done = set(read_results(out_path)["key"])
+    todo = [p for p in points if point_key(p) not in done]
+    rows: dict[str, dict[str, Any]] = {}
+    bar = _progress_bar(len(points), progress)
+    if bar is not None:
+        bar.update(len(points) - len(todo))
+
+    def finished(row: dict[str, Any]) -> None:
+        if row["key"] in rows:                       # a task the scheduler ran twice
+            return
+        rows[row["key"]] = row
+        if folder is not None:
+            _write_row(folder, row)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if todo:
+            data = load_inputs(spec) if inputs is None else inputs
+            if client is None and scheduler is None and workers == 1:
+                for p in todo:
+                    finished(_task(p, data, evaluate))
+            else:
+                _run_dask(todo, data, evaluate, client, workers, scheduler, finished)
+    finally:
+        if bar is not None:
+            bar.close()
+    if out_path is not None:
+        df = read_results(out_path)
+        keys = {point_key(p) for p in points}
+        df = df[df["key"].isin(keys)]
+    else:
+        df = pd.DataFrame(list(rows.values()))
+    return df.sort_values("key").reset_index(drop=True)
+
+
+def _run_dask(todo: list[dict[str, Any]], data: SweepInputs, evaluate: Callable[..., Any],
+              client: Any, workers: int | None, scheduler: str | None,
+              finished: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise ImportError(SWEEP_HINT) from exc
+    own_cluster = own_client = None
+    try:
+        if client is None:
+            if scheduler is not None:
+                client = own_client = Client(scheduler)
+            else:
+                n = workers or os.cpu_count() or 1
+                own_cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0")
+                client = own_client = Client(own_cluster)
+        shared = client.scatter(data, broadcast=True)
+        # Dask's task names: the key's hash and a token of this call, so that a later run on
+        # the same client (another evaluate, say) never receives a result Dask still holds
+        token = uuid.uuid4().hex[:12]
+        futures = [client.submit(_task, p, shared, evaluate, pure=False,
+                                 key=f"sweep-{_digest(point_key(p))}-{token}") for p in todo]
+        for fut in as_completed(futures):
+            finished(fut.result())
+            fut.release()
+    finally:
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+
+
+# ------------------------------------------------------------------------------- summaries
+def summary(df: Any, by: Sequence[str] | None = None,
+            metrics: Sequence[str] | None = None) -> Any:
+    """Mean, standard deviation (ddof 1) and 95 % Student-t interval of the mean of each metric
+    per group of rows (the chips of a Monte Carlo study are the samples).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`run`.
+    by : list of str, optional
+        Columns to group by (default: every grid parameter but ``chip_seed`` that takes more than
+        one value).
+    metrics : list of str, optional
+        Metric columns (default: those of accuracy, energy_j, latency_s present).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the ``by`` columns, ``n`` (rows) and per metric ``<m>_mean``,
+        ``<m>_std``, ``<m>_ci95_lo``, ``<m>_ci95_hi``.
+    """
+    from ..analysis.stats import t_interval
+
+    pd, _, _ = _imports()
+    if by is None:
+        by = [p for p in PARAMETERS if p != "chip_seed" and p in df and df[p].nunique() > 1]
+    by = list(by)
+    missing = [c for c in by if c not in df]
+    if missing:
+        raise ValueError(f"by: no column {missing[0]!r} in the results (columns: "
+                         f"{', '.join(map(str, df.columns))})")
+    if metrics is None:
+        metrics = [m for m in ("accuracy", "energy_j", "latency_s") if m in df]
+    rows = []
+    groups = df.groupby(by, sort=True) if by else [((), df)]
+    for name, g in groups:
+        name = name if isinstance(name, tuple) else (name,)
+        row: dict[str, Any] = dict(zip(by, name))
+        row["n"] = len(g)
+        for m in metrics:
+            v = g[m].to_numpy(dtype=float)
+            lo, hi = t_interval(v)
+            row.update({f"{m}_mean": float(v.mean()),
+                        f"{m}_std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                        f"{m}_ci95_lo": lo, f"{m}_ci95_hi": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def sweep_figure(df: Any, path: str) -> str:
+    """Accuracy (%) against read time (s, log axis): the mean over chips and its 95 %
+    interval as a band, one line per combination of the other grid parameters that vary."""
+    from ..analysis.plotting import accuracy_bands_figure
+
+    others = [p for p in PARAMETERS if p not in ("chip_seed", "read_time")
+              and p in df and df[p].nunique() > 1]
+    s = summary(df, by=["read_time", *others], metrics=["accuracy"])
+    curves = []
+    for name, g in (s.groupby(others, sort=True) if others else [((), s)]):
+        name = name if isinstance(name, tuple) else (name,)
+        label = ", ".join(f"{k}={v}" for k, v in zip(others, name)) or "all chips"
+        curves.append({"label": label, "x": g["read_time"].to_numpy(float),
+                       "mean": 100 * g["accuracy_mean"].to_numpy(float),
+                       "lo": 100 * g["accuracy_ci95_lo"].to_numpy(float),
+                       "hi": 100 * g["accuracy_ci95_hi"].to_numpy(float)})
+    chips = int(df["chip_seed"].nunique())
+    return accuracy_bands_figure(curves, path, xlabel="read time after programming (s)",
+                                 title=f"mean and 95 % interval over {chips} chips")
