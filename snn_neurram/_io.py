@@ -134,6 +134,17 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _file_mode(path: str) -> int:
+    """Permission bits for a file written to ``path``: those of the file it replaces, else
+    0666 minus the process's umask (what ``open(path, "w")`` would give)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` (bytes) to ``path`` atomically; on failure the previous file stays intact.
 
@@ -152,6 +163,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600): give it the mode an ordinary new file gets
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -50,6 +50,16 @@ class ChipProgram:
             raise ValueError(f"plan must be a ProgramPlan (got {type(plan).__name__})")
         self.plan = plan
 
+    def __repr__(self) -> str:
+        cores = sorted({pl.core for p in self.plans for b in p.blocks for pl in b.placements})
+        lines = [f"ChipProgram({len(self.plans)} weighted layers on {len(cores)} of "
+                 f"{self.chip.n_cores} cores)"]
+        for p in self.plans:
+            where = sorted({pl.core for b in p.blocks for pl in b.placements})
+            lines.append(f"  {p.index}: {p.name} {p.n_in}x{p.n_out} {p.activation}, "
+                         f"{p.n_rseg} row x {p.n_cseg} column segments, cores {where}")
+        return "\n".join(lines)
+
     model = property(lambda self: self.plan.model, doc="The compiled network.")
     chip = property(lambda self: self.plan.chip, doc="The chip that holds it.")
     plans = property(lambda self: self.plan.plans, doc="One LayerPlan per weighted layer.")

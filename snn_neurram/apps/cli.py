@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._io import write_json
+from .._version import __version__
 from .provenance import provenance
 from ..errors import CapacityError, ProgramFileError
 from ..hw.chip import Chip
@@ -505,6 +506,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     parser = argparse.ArgumentParser(
         prog="snn-neurram",
         description="Spiking, Boltzmann and conventional networks on a simulated NeuRRAM chip.")
+    parser.add_argument("--version", action="version", version=f"snn-neurram {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     subs: dict[str, argparse.ArgumentParser] = {}
     seed_help = f"random seed, an integer in [0, {MAX_SEED}] (default: %(default)s)"

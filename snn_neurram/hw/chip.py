@@ -40,6 +40,12 @@ class Chip:
     GRID = (8, 6)
     MAX_CORES = 48
 
+    def __repr__(self) -> str:
+        used = sum(core.programmed for core in self.cores)
+        return (f"Chip({self.n_cores} cores, {used} programmed, seed={self.seed!r}, "
+                f"read_time={self.read_time:g} s, scheme={self.scheme!r}, "
+                f"percentile={self.percentile:g})")
+
     def __init__(self, n_cores: int = 48, device: RRAMDevice | None = None,
                  neuron: NeuronConfig | None = None,
                  seed: int | np.random.SeedSequence | None = None, *,

@@ -206,6 +206,12 @@ class Core:
         self.blocks: list[Block] = []
         self._z = np.zeros(shape)
 
+    def __repr__(self) -> str:
+        blocks = ", ".join(f"{b.n_in}x{b.n_out} at row pair {b.row}, column {b.col}"
+                           for b in self.blocks)
+        return (f"Core({len(self.blocks)} block{'s' if len(self.blocks) != 1 else ''}"
+                + (f": {blocks}" if blocks else "") + f", read_time={self.read_time:g} s)")
+
     # ------------------------------------------------------------------ block-0 shortcuts
     @property
     def programmed(self) -> bool:

@@ -100,6 +100,16 @@ class _Weighted:
         return self.matrix()[0].shape[1]
 
 
+def _extras(layer: Any) -> str:
+    """The optional settings of a weighted layer, for its repr."""
+    out = "" if layer.b is None else ", bias"
+    if layer.clip is not None:
+        out += f", clip={layer.clip:g}"
+    if layer.x_max is not None:
+        out += f", x_max={layer.x_max:g}"
+    return out
+
+
 class Dense(_Weighted):
     """Fully connected layer: y = act(x @ W + b).
 
@@ -128,6 +138,10 @@ class Dense(_Weighted):
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.W, self.b
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.W.shape[0]} -> {self.W.shape[1]}, "
+                f"{self.activation}{_extras(self)}, name={self.name!r})")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if shape != (self.W.shape[0],):
@@ -172,6 +186,11 @@ class Conv2d(_Weighted):
     def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         oc = self.W.shape[0]
         return self.W.reshape(oc, -1).T, self.b
+
+    def __repr__(self) -> str:
+        oc, ic, kh, kw = self.W.shape
+        return (f"{type(self).__name__}({ic} -> {oc}, {kh}x{kw}, stride {self.stride}, "
+                f"padding {self.padding}, {self.activation}{_extras(self)}, name={self.name!r})")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         oc, ic, kh, kw = self.W.shape
@@ -220,6 +239,9 @@ class _Pool:
         self.stride = self.kernel if stride is None else check_int(stride, "stride", 1, 64)
         self.name = name or type(self).__name__.lower()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.kernel}, stride {self.stride})"
+
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(shape) != 3:
             raise ValueError(f"{self.name}: input of shape {shape}, expected (C, H, W)")
@@ -260,6 +282,9 @@ class Flatten:
     def __init__(self, name: str | None = None) -> None:
         self.name = name or "flatten"
 
+    def __repr__(self) -> str:
+        return "Flatten()"
+
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(shape)),)
 
@@ -284,6 +309,10 @@ class Sequential:
             check_layer(layer, f"layers[{k}]")
         self.layers = list(layers)
         self.name = name or "sequential"
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  {line}" for layer in self.layers for line in repr(layer).split("\n"))
+        return f"Sequential({inner}\n)"
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         for layer in self.layers:

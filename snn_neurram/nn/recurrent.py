@@ -89,6 +89,11 @@ class LSTM(Dense):
         self.n_features = W_x.shape[0]
         self.return_sequences = bool(return_sequences)
 
+    def __repr__(self) -> str:
+        return (f"LSTM({self.n_features} features, {self.hidden} hidden, "
+                f"{'sequences' if self.return_sequences else 'last output'}, "
+                f"x_max={self.x_max:g}, name={self.name!r})")
+
     @property
     def W_x(self) -> np.ndarray:
         return self.W[:self.n_features]
@@ -163,6 +168,10 @@ class ParallelLSTM:
                              f"features (got {[cell.n_features for cell in cells]})")
         self.cells = list(cells)
         self.name = name or "parallel_lstm"
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  {cell!r}" for cell in self.cells)
+        return f"ParallelLSTM({inner}\n)"
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (sum(cell.output_shape(shape)[0] for cell in self.cells),)

@@ -78,6 +78,13 @@ class LIF:
         check_choice(self.reset, "reset", RESETS)
         object.__setattr__(self, "refractory", check_int(self.refractory, "refractory", 0, 255))
 
+    def __repr__(self) -> str:
+        th = self.threshold
+        text = (f"{th:g}" if np.ndim(th) == 0 else
+                f"per neuron {float(np.min(th)):g}..{float(np.max(th)):g}")
+        return (f"LIF(threshold={text}, beta={self.beta:g}, reset={self.reset!r}, "
+                f"refractory={self.refractory})")
+
     def thresholds(self, n: int) -> np.ndarray:
         """The threshold of each of ``n`` neurons."""
         th = np.broadcast_to(np.asarray(self.threshold, float), (n,)) if np.ndim(
@@ -136,6 +143,11 @@ class SpikingDense(Dense):
         """True when the layer has recurrent weights."""
         return self.W_rec is not None
 
+    def __repr__(self) -> str:
+        return (f"SpikingDense({self.W.shape[0]} -> {self.W.shape[1]}"
+                f"{', recurrent' if self.recurrent else ''}{', bias' if self.b is not None else ''}"
+                f", {self.neuron!r}, name={self.name!r})")
+
     def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The (in + out, out) matrix of a recurrent layer (feed-forward rows, then the rows
         its own spikes drive), else W."""
@@ -176,6 +188,11 @@ class SpikingConv2d(Conv2d):
         self.neuron.thresholds(self.W.shape[0])
 
     recurrent = False
+
+    def __repr__(self) -> str:
+        oc, ic, kh, kw = self.W.shape
+        return (f"SpikingConv2d({ic} -> {oc}, {kh}x{kw}, stride {self.stride}, padding "
+                f"{self.padding}, {self.neuron!r}, name={self.name!r})")
 
     def forward_float(self, x: np.ndarray) -> np.ndarray:
         """Spikes of one step from rest."""
