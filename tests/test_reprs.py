@@ -49,3 +49,29 @@ def test_written_files_get_ordinary_permissions(tmp_path):
         assert os.stat(path).st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_library_warnings_stay_out_of_the_cli_unless_verbose(monkeypatch, capsys):
+    import warnings
+
+    from snn_neurram.apps import cli
+
+    def noisy(args):
+        warnings.warn("lbfgs failed to converge", UserWarning)
+        print("result")
+        return 0
+
+    real = cli.parse_args
+
+    def parse(argv):
+        args = real(argv)
+        args.func = noisy
+        return args
+
+    monkeypatch.setattr(cli, "parse_args", parse)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert cli.main(["map", "digits-mlp"]) == 0
+        assert not seen
+        assert cli.main(["map", "digits-mlp", "--verbose"]) == 0
+        assert [str(w.message) for w in seen] == ["lbfgs failed to converge"]

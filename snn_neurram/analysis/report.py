@@ -102,18 +102,23 @@ def report_text(program: Any, rep: dict[str, Any] | None = None) -> str:
                  f"{100 * rep['utilisation_of_used_cores']:.1f} % of the used cores' cells")
     return "\n".join(lines)
 
+#: Column heads of the energy table (components of :func:`snn_neurram.energy.program_account`).
+_COMPONENT_NAMES = {"wl_switching": "word lines", "input_pulses": "input pulses",
+                    "neuron": "neurons", "digital": "digital", "transfer": "transfer"}
+
+
 def energy_text(acc: dict[str, Any]) -> str:
     """An energy account (:func:`snn_neurram.energy.program_account`) as a text table."""
     comps = list(acc["energy_by_component_j"])
-    head = "".join(f"{c[:10]:>11s}" for c in comps)
+    head = "".join(f"{_COMPONENT_NAMES.get(c, c)[:12]:>13s}" for c in comps)
     lines = [f"energy per inference (nJ) and latency, {acc['in_bits']}-bit inputs, "
              f"{acc['out_bits']}-bit outputs",
              f"{'layer':<12s}{'MVMs':>7s}{head}{'total':>10s}{'latency':>11s}"]
     for L in acc["layers"]:
-        cells = "".join(f"{1e9 * L['energy_by_component_j'][c]:>11.2f}" for c in comps)
+        cells = "".join(f"{1e9 * L['energy_by_component_j'][c]:>13.2f}" for c in comps)
         lines.append(f"{L['name'][:11]:<12s}{L['mvms']:>7d}{cells}"
                      f"{1e9 * L['energy_j']:>10.2f}{1e6 * L['latency_s']:>9.1f} us")
-    tot = "".join(f"{1e9 * acc['energy_by_component_j'][c]:>11.2f}" for c in comps)
+    tot = "".join(f"{1e9 * acc['energy_by_component_j'][c]:>13.2f}" for c in comps)
     lines.append(f"{'total':<12s}{'':>7s}{tot}{1e9 * acc['energy_per_inference_j']:>10.2f}"
                  f"{1e6 * acc['latency_per_inference_s']:>9.1f} us")
     lines.append(f"{acc['macs_per_inference']:,} MACs per inference: "

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -476,7 +477,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import load_spec, run, summary, sweep_figure
+    from .sweep import load_spec, run, summary, sweep_figures
 
     spec = load_spec(args.spec)
     t0 = time.perf_counter()
@@ -494,9 +495,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result["summary"] = table.to_dict(orient="records")
     else:
         print(f"{len(df)} tasks" + (f"; results in {args.out}" if args.out else ""))
-    if args.out is not None and "accuracy" in df and len(set(df["read_time"])) > 1:
-        result["figures"] = {"accuracy vs read time":
-                             sweep_figure(df, os.path.join(args.out, "accuracy_read_time.png"))}
+    figures = sweep_figures(df, args.out) if args.out is not None else {}
+    if figures:                 # the read-time band, per-chip scatters, a parameter heat map
+        result["figures"] = figures
     result["seconds"] = time.perf_counter() - t0
     return _finish(result, args)
 
@@ -671,6 +672,10 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                        help=f"{figure} (default: MODEL_{name}.png in the current folder)")
         p.add_argument("--json", metavar="PATH", type=_json_path(), help=json_help)
         p.set_defaults(func=func)
+    for p in subs.values():
+        p.add_argument("--verbose", action="store_true",
+                       help="also show the warnings of the libraries underneath (scikit-learn, "
+                       "Brian2, ...), which are hidden by default")
     return parser, subs
 
 
@@ -732,7 +737,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            if not getattr(args, "verbose", False):
+                warnings.simplefilter("ignore")
+            return args.func(args)
     except Exception as exc:
         if not _user_error(exc):
             raise

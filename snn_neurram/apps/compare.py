@@ -102,7 +102,7 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
             _add(per, ("ann", "bit-serial", bits, None), log, {
                 "accuracy": float(np.mean(y.argmax(1) == y_te)),
                 "latency_us": 1e6 * acc["latency_per_inference_s"],
-                "energy_uj": 1e6 * acc["energy_per_inference_j"], "spikes": 0.0,
+                "energy_uj": 1e6 * acc["energy_per_inference_j"], "spikes": None,
                 "synaptic_events": acc["synaptic_events_per_inference"]})
         for coding in codings:
             for T in steps:
@@ -131,7 +131,8 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                                "accuracy": float(accs.mean()),
                                "accuracy_summary": summarize(accs, len(y_te))}
         for name in ("latency_us", "energy_uj", "spikes", "synaptic_events"):
-            row[name] = float(np.mean([r[name] for r in runs]))
+            values = [r[name] for r in runs if r[name] is not None]
+            row[name] = float(np.mean(values)) if values else None     # None: not applicable
         rows.append(row)
     log("over the chips:")
     for row in rows:
@@ -179,6 +180,7 @@ def _trained_snn(dataset: str, X: np.ndarray, y: np.ndarray, steps: int, seed: i
 def _row_text(r):
     what = (f"ann {r['in_bits']}-bit" if r["mode"] == "ann" else
             f"{'trained ' if r['mode'] == 'snn_trained' else ''}snn {r['coding']} T={r['steps']}")
+    spikes = "        –" if r["spikes"] is None else f"{r['spikes']:9.0f}"
     return (f"  {what:<20s} accuracy {100 * r['accuracy']:6.2f} %  latency "
-            f"{r['latency_us']:9.1f} us  energy {r['energy_uj']:9.4f} uJ  spikes "
-            f"{r['spikes']:9.0f}  synaptic events {r['synaptic_events']:11.0f}")
+            f"{r['latency_us']:9.1f} us  energy {1e3 * r['energy_uj']:9.2f} nJ  spikes "
+            f"{spikes}  synaptic events {r['synaptic_events']:11.0f}")
