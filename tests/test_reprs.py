@@ -75,3 +75,10 @@ def test_library_warnings_stay_out_of_the_cli_unless_verbose(monkeypatch, capsys
         assert not seen
         assert cli.main(["map", "digits-mlp", "--verbose"]) == 0
         assert [str(w.message) for w in seen] == ["lbfgs failed to converge"]
+
+
+def test_program_result_prints_a_summary_not_arrays():
+    result = sn.RRAMDevice().program(np.full((40, 40), 10e-6), np.random.default_rng(0))
+    text = repr(result)
+    assert text.startswith("ProgramResult(1600 cells, conductance ")
+    assert "uS" in text and "[" not in text

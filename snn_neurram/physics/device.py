@@ -61,6 +61,13 @@ class ProgramResult(NamedTuple):
     pulses: np.ndarray
     converged: np.ndarray
 
+    def __repr__(self) -> str:
+        g = np.asarray(self.conductance)
+        return (f"ProgramResult({g.size} cells, conductance {1e6 * g.min():.3g}..."
+                f"{1e6 * g.max():.3g} uS, {float(np.mean(self.pulses)):.1f} pulses per cell "
+                f"on average, {int(np.size(self.converged) - np.count_nonzero(self.converged))} "
+                "not converged)")
+
 
 #: Largest write-verify iteration limit: it bounds the programming time of a core.
 MAX_PULSES = 1000
