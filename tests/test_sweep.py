@@ -196,7 +196,12 @@ def test_summary_against_scipy():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"network": "resnet"}, "network must be one of digits_mlp"),
+    ({"network": "resnet"}, "network must be one of 'digits_mlp' or a table naming a file"),
+    ({"network": {"program": "/no/such/file.npz"}}, "network.program: no such file"),
+    ({"network": {"weights": "x.npz"}}, "network.weights is not a kind of network file; the "
+                                        "kinds are program, model"),
+    ({"network": {"program": "a.npz", "model": "b.npz"}}, "network must be one of"),
+    ({"network": {"model": 3}}, "network.model must be a file path"),
     ({"dataset": "mnist"}, "dataset must be one of digits"),
     ({"colour": 1}, "unknown field 'colour'"),
     ({"draws": 0}, r"draws must be an integer in \[1, 100\]"),
@@ -243,6 +248,8 @@ def test_cli_sweep(tmp_path):
     assert result["tasks"] == 4 and "provenance" in result
     assert [r["n"] for r in result["summary"]] == [2, 2]
     assert os.path.getsize(result["figures"]["accuracy vs read time"]) > 0
+    assert sorted(result["figures"]) == ["accuracy vs read time", "every chip vs read_time"]
+    assert os.path.getsize(out / "chips_read_time.png") > 0
     bad = tmp_path / "bad.toml"
     bad.write_text('network = "digits_mlp"\n[grid]\nread_time = [0]\n')
     assert main(["sweep", str(bad)]) == 2
@@ -267,6 +274,8 @@ def test_the_documented_study_spec_is_valid():
     spec = sw.load_spec(path)
     assert len(sw.task_points(spec)) == 32 * 6
     assert spec["grid"]["read_time"] == [1.0, 60.0, 3600.0, 21600.0, 86400.0, 172800.0]
+    spec = sw.load_spec(os.path.join(os.path.dirname(path), "digits_noise_time.toml"))
+    assert len(sw.task_points(spec)) == 8 * 3 * 3
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -312,3 +321,106 @@ def test_interrupted_write_leaves_no_debris(tmp_path, monkeypatch):
 def test_progress_shows_finished_over_total(capsys):
     sw.run(CHEAP, workers=1, progress=True, evaluate=cheap, inputs=inputs())
     assert "6/6" in capsys.readouterr().err
+
+
+def test_saved_program_and_model_files_match_the_builtin(tmp_path, monkeypatch):
+    """A sweep over a saved ChipProgram (and over the saved Dense model) gives the numbers of
+    the built-in network it came from, and an independent recomputation from the file."""
+    import snn_neurram
+    from snn_neurram.analysis.calibration import calibrate
+    from snn_neurram.apps.datasets import load_digits_split
+    from snn_neurram.apps.pretrained import load_digits_mlp_noise_aware, save_dense_model
+    from snn_neurram.hw.chip import Chip
+    from snn_neurram.physics.device import RRAMDevice
+
+    X_tr, X_te, _, y_te = load_digits_split(seed=0)
+    model = load_digits_mlp_noise_aware()[0]
+    # saved from a chip of another seed: only the file's model enters the sweep's chips
+    snn_neurram.compile(model, Chip(seed=99), calibration=X_tr).save(str(tmp_path / "p.npz"))
+    save_dense_model(model, tmp_path / "m.npz")
+    grid = {"chip_seed": [3], "read_time": [1, 86400], "read_noise_sigma": 0.0}
+    base = {"test_images": 40, "calibrate": False, "metrics": ["accuracy", "energy"],
+            "grid": grid}
+    cols = ["chip_seed", "read_time", "accuracy", "energy_j"]
+    built_in = sw.run({**base, "network": "digits_mlp"}, workers=1, progress=False)
+    loads = []
+    real = sw.load_network
+    monkeypatch.setattr(sw, "load_network", lambda net: loads.append(net) or real(net))
+    for kind, name in (("program", "p.npz"), ("model", "m.npz")):
+        df = sw.run({**base, "network": {kind: str(tmp_path / name)}}, workers=1,
+                    progress=False)
+        assert df[cols].equals(built_in[cols]), kind
+        digest = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        assert set(df["network"]) == {f"{kind}:sha256:{digest}"}
+    assert len(loads) == 2                            # each file read once per sweep
+
+    # with read noise and calibration: recomputed from the file by the documented recipe
+    spec = tmp_path / "s.toml"                        # a relative path: next to the TOML file
+    spec.write_text('network = {program = "p.npz"}\ntest_images = 60\ndraws = 2\n'
+                    '[grid]\nchip_seed = 5\nread_time = 3600\nread_noise_sigma = 0.02\n')
+    row = sw.run(str(spec), workers=1, progress=False).iloc[0]
+    chip = Chip(device=RRAMDevice(read_noise_sigma=0.02), seed=5, read_time=3600.0)
+    program = snn_neurram.compile(snn_neurram.load(str(tmp_path / "p.npz")).model, chip,
+                                  calibration=X_tr)
+    digest = hashlib.sha256(row["key"].encode()).hexdigest()
+    seeds = np.random.SeedSequence(int(digest[:32], 16)).generate_state(3, np.uint64) >> 1
+    calibrate(program, X_tr, head_bits=8, seed=int(seeds[0]), in_bits=4, out_bits=4)
+    acc = [np.mean(program.run(X_te[:60], in_bits=4, out_bits=4, head_bits=8,
+                               seed=int(s)).argmax(1) == y_te[:60]) for s in seeds[1:]]
+    assert row["accuracy"] == np.mean(acc) and row["accuracy"] > 0.9
+
+    # a file that is not of its kind is refused naming the field
+    with pytest.raises(ValueError, match="network.program: .* is not a program saved by "
+                                         "ChipProgram.save"):
+        sw.run({**base, "network": {"program": str(tmp_path / "m.npz")}}, workers=1,
+               progress=False)
+    with pytest.raises(ValueError, match="network.model: .* is not a model saved by"):
+        sw.run({**base, "network": {"model": str(tmp_path / "p.npz")}}, workers=1,
+               progress=False)
+
+
+def test_figures_of_a_small_grid(tmp_path, monkeypatch):
+    """The band, per-chip scatters and heat map are written for a 3 chip x 2 read time x 2
+    noise grid, and draw the numbers of the rows (recomputed here with plain loops)."""
+    from snn_neurram.analysis import plotting
+
+    spec = {**CHEAP, "grid": {**CHEAP["grid"], "read_noise_sigma": [0.0, 0.05]}}
+    df = sw.run(spec, workers=1, progress=False, evaluate=cheap, inputs=inputs())
+    drawn = {}
+    for name in ("chip_scatter_figure", "heatmap_figure"):
+        real = getattr(plotting, name)
+        monkeypatch.setattr(plotting, name, lambda *a, _r=real, _n=name, **k:
+                            drawn.setdefault(_n, []).append((a, k)) or _r(*a, **k))
+    paths = sw.sweep_figures(df, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths.values()) == [
+        "accuracy_read_time.png", "chips_read_noise_sigma.png", "chips_read_time.png",
+        "heatmap_read_time_read_noise_sigma.png"]
+    for p in paths.values():
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    rows = df.to_dict(orient="records")
+    # the scatter against read time: chip c at time t is its mean over the two noise levels
+    # (chips 0, 1, 2 drawn at 10**(-0.08, 0, 0.08) times each read time, side by side)
+    chips = drawn["chip_scatter_figure"][0][0][0]
+    for c in (0, 1, 2):
+        x, y = chips[c]
+        times = np.array([10.0, 1000.0])
+        assert np.allclose(x, times * 10 ** (0.08 * (c - 1)))
+        for t, acc in zip(times, y):
+            want = np.mean([r["accuracy"] for r in rows
+                            if r["chip_seed"] == c and r["read_time"] == t])
+            assert acc == pytest.approx(100 * want)
+    # the heat map: rows read noise (0, 0.05), columns read time (10, 1000), mean over chips
+    values = drawn["heatmap_figure"][0][0][0]
+    for i, s in enumerate((0.0, 0.05)):
+        for j, t in enumerate((10.0, 1000.0)):
+            want = np.mean([r["accuracy"] for r in rows
+                            if r["read_noise_sigma"] == s and r["read_time"] == t])
+            assert values[i, j] == pytest.approx(100 * want)
+    # one chip: no scatter; one varying parameter: no heat map
+    one = df[(df["chip_seed"] == 0) & (df["read_noise_sigma"] == 0.0)]
+    assert list(sw.sweep_figures(one, str(tmp_path / "one"))) == ["accuracy vs read time"]
+    with pytest.raises(ValueError, match="x and y must be two different parameters"):
+        sw.heatmap(df, str(tmp_path / "h.png"), "read_time", "read_time")
+    with pytest.raises(ValueError, match="parameter must be a grid parameter"):
+        sw.chip_figure(df, str(tmp_path / "c.png"), "chip_seed")

@@ -388,3 +388,95 @@ def accuracy_bands_figure(curves: Sequence[Mapping[str, Any]], path: str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def chip_scatter_figure(chips: Mapping[Any, tuple[ArrayLike, ArrayLike]], path: str,
+                        xlabel: str, title: str | None = None, log_x: bool = False,
+                        xticklabels: Sequence[str] | None = None) -> str:
+    """Accuracy (%) of every chip at every value of one parameter, one dot per chip and value,
+    each chip's dots linked by a thin line so that a chip can be followed across the values.
+
+    Parameters
+    ----------
+    chips : mapping
+        Per chip (key: its label) a pair ``(x, accuracy in %)`` of equal-length arrays.
+    path : str
+        The PNG to write.
+    xlabel : str
+        The x axis label (with its unit).
+    title : str, optional
+        Default: the number of chips.
+    log_x : bool
+        A logarithmic x axis (e.g. read time).
+    xticklabels : list of str, optional
+        Names of the x positions 0, 1, ... of a categorical parameter.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (label, (x, y)) in enumerate(chips.items()):
+        x = np.asarray(x, dtype=float)
+        order = np.argsort(x)
+        y = np.asarray(y, dtype=float)[order]
+        ax.plot(x[order], y, color=f"C{i % 10}", alpha=0.35, linewidth=0.8)
+        ax.plot(x[order], y, color=f"C{i % 10}", alpha=0.85, linestyle="none", marker="o",
+                markersize=5, markeredgewidth=0)
+    if log_x:
+        ax.set_xscale("log")
+    if xticklabels is not None:
+        ax.set_xticks(range(len(xticklabels)), list(xticklabels))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or f"{len(chips)} chips, one dot per chip and value")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def heatmap_figure(values: ArrayLike, xticklabels: Sequence[str], yticklabels: Sequence[str],
+                   path: str, xlabel: str, ylabel: str, title: str | None = None,
+                   colorbar_label: str = "mean test accuracy (%)", fmt: str = "{:.1f}") -> str:
+    """A heat map with each value written in its cell.
+
+    Parameters
+    ----------
+    values : array_like, shape (len(yticklabels), len(xticklabels))
+        Rows: the y values (drawn from bottom to top); columns: the x values.
+    xticklabels, yticklabels : list of str
+        Names of the columns and rows.
+    path : str
+        The PNG to write.
+    xlabel, ylabel : str
+        Axis labels (with units).
+    title : str, optional
+    colorbar_label : str
+        Label of the colour scale.
+    fmt : str
+        Format of the cell texts.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    plt = _pyplot()
+    v = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(max(4.8, 1.1 * v.shape[1] + 2.4),
+                                    max(3.2, 0.6 * v.shape[0] + 1.8)))
+    im = ax.imshow(v, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(v.shape[1]), list(xticklabels))
+    ax.set_yticks(range(v.shape[0]), list(yticklabels))
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    mid = (lo + hi) / 2
+    for (r, c), val in np.ndenumerate(v):
+        ax.text(c, r, fmt.format(val), ha="center", va="center", fontsize=8,
+                color="black" if val > mid else "white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax, label=colorbar_label)
+    return save_figure(fig, path)

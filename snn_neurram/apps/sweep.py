@@ -3,9 +3,10 @@
 A sweep description (a dict, or a TOML file) names a network, a data set and a grid of
 parameters; every grid point is one task, identified by its *key* (every parameter that sets its
 numbers). The task's random streams derive from the key alone, so any subset of a sweep reruns
-to the same numbers, on any worker, in any order. Results go to a folder of Parquet files (one
-per finished task, named by the key's hash and written atomically), so a rerun skips what is
-done and a key is never stored twice.
+to the same numbers, on any worker, in any order. The network is a built-in one or a file (a
+saved program or model), read once and sent to every worker once. Results go to a folder of
+Parquet files (one per finished task, named by the key's hash and written atomically), so a
+rerun skips what is done and a key is never stored twice.
 
 ::
 
@@ -40,13 +41,18 @@ from .._io import atomic_write_bytes
 
 __all__ = ["run", "summary", "load_spec", "check_spec", "task_points", "point_key",
            "point_seed", "read_results", "evaluate_point", "load_inputs", "sweep_figure",
-           "SweepInputs", "NETWORKS", "DATASETS", "PARAMETERS", "METRICS", "SWEEP_HINT"]
+           "sweep_figures", "chip_figure", "heatmap", "SweepInputs", "load_network",
+           "NETWORKS", "NETWORK_FILES", "DATASETS", "PARAMETERS", "METRICS", "SWEEP_HINT"]
 
 SWEEP_HINT = ("sweeps need the sweep extra: pip install 'snn_neurram[sweep]' "
               "(dask[distributed], pandas, pyarrow)")
 
-#: Built-in networks a sweep can run (a saved program file is the planned next kind).
+#: Built-in networks a sweep can run; a network can also be a file (see :data:`NETWORK_FILES`).
 NETWORKS = ("digits_mlp",)
+#: Kinds of network file: ``program`` (written by :meth:`snn_neurram.ChipProgram.save`, read
+#: with :func:`snn_neurram.load`; its model is programmed afresh on every task's chip) and
+#: ``model`` (a Dense network written by :func:`snn_neurram.apps.pretrained.save_dense_model`).
+NETWORK_FILES = ("program", "model")
 #: Data sets (the test split is evaluated).
 DATASETS = ("digits",)
 #: Metrics a task can record: accuracy (fraction, mean over draws, and its spread over draws),
@@ -88,7 +94,10 @@ _TOP = {"network", "dataset", "test_images", "grid", "metrics", "draws", "calibr
 
 # ----------------------------------------------------------------------------------- the spec
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a sweep description from a TOML file and check it (see :func:`check_spec`)."""
+    """Read a sweep description from a TOML file and check it (see :func:`check_spec`).
+
+    A relative network file path (``network = {program = "..."}``) is taken relative to the
+    TOML file's folder."""
     try:
         import tomllib
     except ImportError:                              # Python 3.10: the tomli backport
@@ -102,7 +111,82 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
             spec = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{os.fspath(path)}: not a valid TOML file ({exc})") from None
+    net = spec.get("network")
+    if isinstance(net, dict) and len(net) == 1:
+        (kind, file), = net.items()
+        if isinstance(file, str) and not os.path.isabs(file):
+            here = os.path.dirname(os.path.abspath(os.fspath(path)))
+            spec["network"] = {kind: os.path.join(here, file)}
     return check_spec(spec)
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_network(value: Any) -> Any:
+    """A built-in network's name, or ``{kind: absolute path}`` of an existing network file."""
+    allowed = (f"one of {', '.join(map(repr, NETWORKS))} or a table naming a file, "
+               f"{{program = \"path.npz\"}} (a saved ChipProgram) or {{model = \"path.npz\"}} "
+               f"(a saved Dense model)")
+    if isinstance(value, str):
+        if value not in NETWORKS:
+            raise ValueError(f"network must be {allowed} (got {value!r})")
+        return value
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ValueError(f"network must be {allowed} (got {value!r})")
+    (kind, file), = value.items()
+    if kind not in NETWORK_FILES:
+        raise ValueError(f"network.{kind} is not a kind of network file; the kinds are "
+                         f"{', '.join(NETWORK_FILES)}")
+    if not isinstance(file, (str, os.PathLike)) or not os.fspath(file):
+        raise ValueError(f"network.{kind} must be a file path (got {file!r})")
+    file = os.path.abspath(os.fspath(file))
+    if not os.path.isfile(file):
+        raise ValueError(f"network.{kind}: no such file {file!r}")
+    return {kind: file}
+
+
+def _network_tag(network: Any) -> str:
+    """The network's part of a task key: the built-in name, or the file's kind and the SHA-256
+    of its contents (so a changed file never reuses stored results, and a moved one does)."""
+    if isinstance(network, str):
+        return network
+    (kind, file), = network.items()
+    return f"{kind}:sha256:{_file_sha256(file)}"
+
+
+def load_network(network: Any) -> tuple[Any, dict[str, Any]]:
+    """The model (a Sequential) of a checked ``network`` field and a metadata dict.
+
+    Raises
+    ------
+    ValueError
+        Naming ``network.<kind>`` when the file does not load as that kind.
+    """
+    if isinstance(network, str):
+        from .pretrained import load_digits_mlp_noise_aware
+
+        return load_digits_mlp_noise_aware()
+    (kind, file), = _check_network(network).items()
+    try:
+        if kind == "program":
+            from ..program import load
+
+            model = load(file).model
+            return model, {"file": file, "kind": kind}
+        from .pretrained import load_dense_model
+
+        model, meta = load_dense_model(file)
+        return model, {**meta, "file": file, "kind": kind}
+    except Exception as exc:                         # any failure to read: name the field
+        what = ("a program saved by ChipProgram.save" if kind == "program"
+                else "a model saved by save_dense_model")
+        raise ValueError(f"network.{kind}: {file!r} is not {what} ({exc})") from exc
 
 
 def _value(name: str, value: Any) -> Any:
@@ -134,14 +218,15 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     Parameters
     ----------
     spec : mapping
-        ``network`` (one of :data:`NETWORKS`), ``dataset`` (one of :data:`DATASETS`, default
-        "digits"), ``test_images`` (use the first N test images, default all), ``grid`` (each
-        name of :data:`PARAMETERS` mapped to a value or a list of values: ``chip_seed`` integers
-        in [0, 2**32 - 1], ``read_time`` in [1, 172800] s, ``in_bits`` and ``out_bits`` in
-        [1, 8], ``read_noise_sigma`` in [0, 0.2] (relative read-noise spread of a cell),
-        ``relaxation`` true/false; a parameter left out takes its default), ``metrics`` (a list of
-        :data:`METRICS`, default all), ``draws`` (read-noise draws per chip in [1, 100], default
-        1), ``calibrate`` (model-driven calibration on the training split, default true),
+        ``network`` (one of :data:`NETWORKS`, or ``{"program": path}`` / ``{"model": path}`` naming
+        an existing file, see :data:`NETWORK_FILES`; made absolute here), ``dataset`` (one of
+        :data:`DATASETS`, default "digits"), ``test_images`` (use the first N test images, default
+        all), ``grid`` (each name of :data:`PARAMETERS` mapped to a value or a list of values:
+        ``chip_seed`` integers in [0, 2**32 - 1], ``read_time`` in [1, 172800] s, ``in_bits`` and
+        ``out_bits`` in [1, 8], ``read_noise_sigma`` in [0, 0.2] (relative read-noise spread of a
+        cell), ``relaxation`` true/false; a parameter left out takes its default), ``metrics`` (a
+        list of :data:`METRICS`, default all), ``draws`` (read-noise draws per chip in [1, 100],
+        default 1), ``calibrate`` (model-driven calibration on the training split, default true),
         ``seed`` (an integer in [0, 2**32 - 1] mixed into every task's streams, default 0).
 
     Returns
@@ -163,12 +248,11 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if "network" not in spec:
         raise ValueError(f"the sweep description needs 'network', one of {', '.join(NETWORKS)}")
     out: dict[str, Any] = {}
-    for name, choices, default in (("network", NETWORKS, None),
-                                   ("dataset", DATASETS, "digits")):
-        value = spec.get(name, default)
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
-        out[name] = value
+    out["network"] = _check_network(spec["network"])
+    value = spec.get("dataset", "digits")
+    if value not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)} (got {value!r})")
+    out["dataset"] = value
     n = spec.get("test_images")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"test_images must be an integer >= 1 or left out for all (got {n!r})")
@@ -217,12 +301,13 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 def task_points(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every grid point of a checked description, as the key of its task: the grid parameters
     and every other field that sets the task's numbers (network, dataset, test_images, draws,
-    calibrate, seed, metrics)."""
+    calibrate, seed, metrics). A network file enters as its kind and the SHA-256 of its
+    contents."""
     import itertools
 
     spec = check_spec(spec)
-    common = {k: spec[k] for k in ("network", "dataset", "test_images", "draws", "calibrate",
-                                   "seed")}
+    common = {k: spec[k] for k in ("dataset", "test_images", "draws", "calibrate", "seed")}
+    common["network"] = _network_tag(spec["network"])
     common["metrics"] = ",".join(spec["metrics"])
     names = list(PARAMETERS)
     return [{**common, **dict(zip(names, combo))}
@@ -257,13 +342,19 @@ class SweepInputs:
 
 
 def load_inputs(spec: Mapping[str, Any]) -> SweepInputs:
-    """Load the network and data set of a checked description."""
+    """Load the network (a built-in one or a file, read here once) and data set of a checked
+    description.
+
+    Raises
+    ------
+    ValueError
+        A network file does not load as its kind (naming ``network.<kind>``).
+    """
     from .datasets import load_digits_split
-    from .pretrained import load_digits_mlp_noise_aware
 
     spec = check_spec(spec)
     X_tr, X_te, _, y_te = load_digits_split(seed=0)    # the split the shipped MLP trained on
-    model, meta = load_digits_mlp_noise_aware()
+    model, meta = load_network(spec["network"])
     n = spec["test_images"] or len(X_te)
     return SweepInputs(model, np.asarray(X_tr), np.asarray(X_te[:n]), np.asarray(y_te[:n]), meta)
 
@@ -567,3 +658,152 @@ def sweep_figure(df: Any, path: str) -> str:
     chips = int(df["chip_seed"].nunique())
     return accuracy_bands_figure(curves, path, xlabel="read time after programming (s)",
                                  title=f"mean and 95 % interval over {chips} chips")
+
+
+#: Axis labels of the grid parameters in figures (with units).
+_AXIS = {"chip_seed": "chip seed", "read_time": "read time after programming (s)",
+         "in_bits": "input bits", "out_bits": "ADC output bits",
+         "read_noise_sigma": "read noise σ (relative to the conductance)",
+         "relaxation": "conductance relaxation"}
+#: Short names of the grid parameters in figure titles.
+_NAME = {"chip_seed": "chip seed", "read_time": "read time", "in_bits": "input bits",
+         "out_bits": "output bits", "read_noise_sigma": "read noise σ",
+         "relaxation": "relaxation"}
+
+
+def _varying(df: Any) -> list[str]:
+    return [p for p in PARAMETERS if p != "chip_seed" and p in df and df[p].nunique() > 1]
+
+
+def _ticks(values: Sequence[Any]) -> list[str]:
+    return [("on" if v else "off") if isinstance(v, (bool, np.bool_)) else f"{v:g}"
+            for v in values]
+
+
+def chip_figure(df: Any, path: str, parameter: str) -> str:
+    """Accuracy (%) of every chip (``chip_seed``) at every value of ``parameter``: one dot per
+    chip and value, the dots of a chip linked by a line, the chips set slightly side by side
+    around each value (so that equal accuracies stay visible).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`run` with an ``accuracy`` column.
+    path : str
+        The PNG to write.
+    parameter : str
+        A grid parameter other than ``chip_seed``; where other parameters vary too, a chip's
+        accuracy at a value is its mean over them.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``parameter`` is not such a parameter.
+    """
+    from ..analysis.plotting import chip_scatter_figure
+
+    if parameter not in PARAMETERS or parameter == "chip_seed" or parameter not in df:
+        raise ValueError(f"parameter must be a grid parameter of the results other than "
+                         f"chip_seed (got {parameter!r})")
+    values = sorted(df[parameter].unique())
+    categorical = parameter != "read_time"
+    pos = {v: i for i, v in enumerate(values)}
+    chips = {}
+    n = int(df["chip_seed"].nunique())
+    for i, (seed, g) in enumerate(df.groupby("chip_seed", sort=True)):
+        m = g.groupby(parameter, sort=True)["accuracy"].mean()
+        # chips side by side around each value (equal accuracies would hide each other): up to
+        # +-0.2 of a category, or +-0.08 decades on the log axis of read time
+        dodge = (i - (n - 1) / 2) / max(n - 1, 1) if n > 1 else 0.0
+        x = ([pos[v] + 0.4 * dodge for v in m.index] if categorical
+             else [v * 10 ** (0.16 * dodge) for v in m.index])
+        chips[seed] = (np.asarray(x, dtype=float), 100 * m.to_numpy(float))
+    others = [p for p in _varying(df) if p != parameter]
+    title = f"each of {len(chips)} chips at every value of {_NAME[parameter]}"
+    if others:
+        title += f" (mean over {', '.join(_NAME[p] for p in others)})"
+    return chip_scatter_figure(chips, path, xlabel=_AXIS[parameter], title=title,
+                               log_x=not categorical,
+                               xticklabels=_ticks(values) if categorical else None)
+
+
+def heatmap(df: Any, path: str, x: str, y: str) -> str:
+    """Mean accuracy (%) over chips (and any other varying parameter) for every pair of values
+    of two grid parameters, the value written in each cell.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`run` with an ``accuracy`` column.
+    path : str
+        The PNG to write.
+    x, y : str
+        Two different grid parameters other than ``chip_seed`` (columns and rows).
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``x`` or ``y`` is not such a parameter, or both are the same.
+    """
+    from ..analysis.plotting import heatmap_figure
+
+    for name, p in (("x", x), ("y", y)):
+        if p not in PARAMETERS or p == "chip_seed" or p not in df:
+            raise ValueError(f"{name} must be a grid parameter of the results other than "
+                             f"chip_seed (got {p!r})")
+    if x == y:
+        raise ValueError(f"x and y must be two different parameters (got {x!r} twice)")
+    table = df.pivot_table(index=y, columns=x, values="accuracy", aggfunc="mean").sort_index()
+    table = table[sorted(table.columns)]
+    chips = int(df["chip_seed"].nunique())
+    return heatmap_figure(100 * table.to_numpy(float), _ticks(list(table.columns)),
+                          _ticks(list(table.index)), path, xlabel=_AXIS[x], ylabel=_AXIS[y],
+                          title=f"mean test accuracy (%) over {chips} chip"
+                                f"{'s' if chips != 1 else ''}", fmt="{:.2f}")
+
+
+def sweep_figures(df: Any, folder: str) -> dict[str, str]:
+    """Every figure the grid of ``df`` can draw, written to ``folder``: the accuracy band
+    against read time (``accuracy_read_time.png``, more than one read time), the per-chip
+    scatter against each varying parameter (``chips_<parameter>.png``, more than one chip) and
+    the heat map of the first two varying parameters (``heatmap_<x>_<y>.png``; read_time and
+    read_noise_sigma first when both vary).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`run`.
+    folder : str
+        Where the PNGs go (created if needed).
+
+    Returns
+    -------
+    dict
+        {description: path} of the figures written (empty without accuracies).
+    """
+    out: dict[str, str] = {}
+    if "accuracy" not in df or not len(df):
+        return out
+    varying = _varying(df)
+    if "read_time" in varying:
+        out["accuracy vs read time"] = sweep_figure(
+            df, os.path.join(folder, "accuracy_read_time.png"))
+    if df["chip_seed"].nunique() > 1:
+        for p in varying:
+            out[f"every chip vs {p}"] = chip_figure(df, os.path.join(folder, f"chips_{p}.png"), p)
+    if len(varying) >= 2:
+        pair = (["read_time", "read_noise_sigma"]
+                if {"read_time", "read_noise_sigma"} <= set(varying) else varying[:2])
+        out[f"heat map {pair[0]} x {pair[1]}"] = heatmap(
+            df, os.path.join(folder, f"heatmap_{pair[0]}_{pair[1]}.png"), pair[0], pair[1])
+    return out
