@@ -98,7 +98,9 @@ def _pooled_inputs(Z: np.ndarray, train: np.ndarray) -> np.ndarray:
     """MLP inputs: mean, spread, maximum and minimum over time of every coefficient of the
     sequences Z, each mapped to [0, 1] between its 1st and 99th percentile on the training set
     (the first layer's unsigned input range)."""
-    F = np.concatenate([Z.mean(1), Z.std(1), Z.max(1), Z.min(1)], axis=1)
+    from .keywords import pool_frames
+
+    F = pool_frames(Z)
     lo, hi = np.percentile(F[train], [1, 99], axis=0)
     return np.clip((F - lo) / np.maximum(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
 

@@ -571,14 +571,18 @@ def load_keywords(size: str = "full", seed: int = 0,
 BASELINE_MODELS = ("logreg", "mlp")
 
 
+def pool_frames(M: np.ndarray) -> np.ndarray:
+    """Features (n, frames, k) pooled over time: mean, standard deviation, maximum and minimum
+    of each of the k features, (n, 4 k). Insensitive to where the word lies in the clip."""
+    return np.concatenate([M.mean(1), M.std(1), M.max(1), M.min(1)], axis=1)
+
+
 def pooled_mfcc(X: np.ndarray) -> np.ndarray:
-    """Time-pooled MFCCs of clips: mean, standard deviation, maximum and minimum over the 49
-    frames of each of the 40 coefficients (:func:`audio_features.mfcc`), (n, 160) float32.
-    Insensitive to where the word lies in the clip. Needs librosa."""
+    """Time-pooled MFCCs of clips (:func:`pool_frames` of :func:`audio_features.mfcc`: 49
+    frames of 40 coefficients), (n, 160) float32. Needs librosa."""
     from .audio_features import mfcc
 
-    M = mfcc(X)
-    return np.concatenate([M.mean(1), M.std(1), M.max(1), M.min(1)], axis=1)
+    return pool_frames(mfcc(X))
 
 
 def mfcc_baseline(size: str = "full", seed: int = 0,

@@ -644,8 +644,7 @@ def sweep_figure(df: Any, path: str) -> str:
     interval as a band, one line per combination of the other grid parameters that vary."""
     from ..analysis.plotting import accuracy_bands_figure
 
-    others = [p for p in PARAMETERS if p not in ("chip_seed", "read_time")
-              and p in df and df[p].nunique() > 1]
+    others = [p for p in _varying(df) if p != "read_time"]
     s = summary(df, by=["read_time", *others], metrics=["accuracy"])
     curves = []
     for name, g in (s.groupby(others, sort=True) if others else [((), s)]):
@@ -669,6 +668,13 @@ _AXIS = {"chip_seed": "chip seed", "read_time": "read time after programming (s)
 _NAME = {"chip_seed": "chip seed", "read_time": "read time", "in_bits": "input bits",
          "out_bits": "output bits", "read_noise_sigma": "read noise σ",
          "relaxation": "relaxation"}
+
+
+def _check_axis(df: Any, name: str, value: Any) -> None:
+    """ValueError unless ``value`` is a grid parameter of the results other than chip_seed."""
+    if value not in PARAMETERS or value == "chip_seed" or value not in df:
+        raise ValueError(f"{name} must be a grid parameter of the results other than "
+                         f"chip_seed (got {value!r})")
 
 
 def _varying(df: Any) -> list[str]:
@@ -707,9 +713,7 @@ def chip_figure(df: Any, path: str, parameter: str) -> str:
     """
     from ..analysis.plotting import chip_scatter_figure
 
-    if parameter not in PARAMETERS or parameter == "chip_seed" or parameter not in df:
-        raise ValueError(f"parameter must be a grid parameter of the results other than "
-                         f"chip_seed (got {parameter!r})")
+    _check_axis(df, "parameter", parameter)
     values = sorted(df[parameter].unique())
     categorical = parameter != "read_time"
     pos = {v: i for i, v in enumerate(values)}
@@ -758,9 +762,7 @@ def heatmap(df: Any, path: str, x: str, y: str) -> str:
     from ..analysis.plotting import heatmap_figure
 
     for name, p in (("x", x), ("y", y)):
-        if p not in PARAMETERS or p == "chip_seed" or p not in df:
-            raise ValueError(f"{name} must be a grid parameter of the results other than "
-                             f"chip_seed (got {p!r})")
+        _check_axis(df, name, p)
     if x == y:
         raise ValueError(f"x and y must be two different parameters (got {x!r} twice)")
     table = df.pivot_table(index=y, columns=x, values="accuracy", aggfunc="mean").sort_index()

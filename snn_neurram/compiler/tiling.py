@@ -65,14 +65,15 @@ def _record_inputs(model, x, layers):
     def run(node, x):
         if isinstance(node, LSTM):
             k = ids[id(node)]
-            rows = []
+            rows, pres = [], []
 
             def gates(z):
                 rows.append(z)
-                return node.gate_activations(node.preactivation(z))
+                pres.append(node.preactivation(z))
+                return node.gate_activations(pres[-1])
             y = node.run(x, gates)
             inputs[k] = np.concatenate(rows)
-            outputs[k] = node.preactivation(inputs[k])
+            outputs[k] = np.concatenate(pres)
             steps[k] = x.shape[1]
             return y
         if isinstance(node, ParallelLSTM):

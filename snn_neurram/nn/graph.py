@@ -47,32 +47,17 @@ def concurrent_groups(model: Any) -> list[list[Any]]:
     """The weighted layers in execution order, grouped by what runs at the same time: the cells
     of a :class:`~snn_neurram.nn.recurrent.ParallelLSTM` form one group (they take the same
     input), every other weighted layer a group of its own."""
-    groups: list[list[Any]] = []
-    for layer in weighted_layers(model):
-        parent = _parallel_parent(model, layer)
-        if parent is not None and groups and _parallel_parent(model, groups[-1][0]) is parent:
-            groups[-1].append(layer)
-        else:
-            groups.append([layer])
-    return groups
-
-
-def _parallel_parent(model: Any, layer: Any) -> Any:
-    """The ParallelLSTM of the model that holds ``layer`` as a cell, or None."""
     if isinstance(getattr(model, "cells", None), list):
-        return model if any(cell is layer for cell in model.cells) else None
-    children: list[Any] = []
+        return [list(model.cells)]
     if isinstance(model, Sequential):
-        children = model.layers
+        children: list[Any] = model.layers
     elif isinstance(model, Residual):
         children = [model.body] + ([model.shortcut] if model.shortcut is not None else [])
     elif isinstance(model, (list, tuple)):
         children = list(model)
-    for child in children:
-        found = _parallel_parent(child, layer)
-        if found is not None:
-            return found
-    return None
+    else:
+        return [[model]] if isinstance(model, WEIGHTED) else []
+    return [group for child in children for group in concurrent_groups(child)]
 
 
 def is_flat(model: Any) -> bool:
