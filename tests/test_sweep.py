@@ -202,6 +202,8 @@ def test_summary_against_scipy():
                                         "kinds are program, model"),
     ({"network": {"program": "a.npz", "model": "b.npz"}}, "network must be one of"),
     ({"network": {"model": 3}}, "network.model must be a file path"),
+    ({"network": {"checkpoint": "ck.pt"}}, "network.checkpoint: a training checkpoint holds "
+                                           "the training state.*save_dense_model"),
     ({"dataset": "mnist"}, "dataset must be one of digits"),
     ({"colour": 1}, "unknown field 'colour'"),
     ({"draws": 0}, r"draws must be an integer in \[1, 100\]"),
@@ -424,3 +426,133 @@ def test_figures_of_a_small_grid(tmp_path, monkeypatch):
         sw.heatmap(df, str(tmp_path / "h.png"), "read_time", "read_time")
     with pytest.raises(ValueError, match="parameter must be a grid parameter"):
         sw.chip_figure(df, str(tmp_path / "c.png"), "chip_seed")
+
+
+#: A spiking sweep: the digits MLP converted to spikes, 2 chips x 2 step counts, no read noise,
+#: the chip in double precision (where the Brian2 engine equals the batch engine spike for spike).
+SPIKING = {"network": "digits_mlp", "test_images": 30, "mode": "snn", "precision": "double",
+           "draws": 2, "metrics": ["accuracy", "spikes"],
+           "grid": {"chip_seed": [0, 1], "read_noise_sigma": 0.0, "steps": [8, 16]}}
+
+
+def test_brian2_tasks_on_a_cluster_equal_the_batch_engine(tmp_path):
+    """Brian2 runs inside Dask tasks (numpy runtime target, two worker processes) and gives the
+    batch engine's accuracy and spike counts exactly: the engine changes how a task computes,
+    not what it draws."""
+    need("distributed")
+    batch = sw.run(SPIKING, workers=1, progress=False)
+    brian = sw.run({**SPIKING, "engine": "brian2"}, workers=2, out=tmp_path, progress=False)
+    cols = ["chip_seed", "steps", "accuracy", "accuracy_std_draws", "spikes"]
+    assert len(batch) == 4 and batch[cols].equals(brian[cols])
+    assert set(brian["engine"]) == {"brian2"} and set(brian["brian2_target"]) == {"numpy"}
+    assert set(batch["engine"]) == {"batch"} and batch["accuracy"].min() > 0.8
+    # twice the steps, about twice the spikes (input and hidden neurons fire at steady rates)
+    per = batch.groupby("steps")["spikes"].mean()
+    assert 1.8 < per[16] / per[8] < 2.2
+    # one point recomputed through the public spiking API with the documented seeds
+    from snn_neurram.apps.datasets import load_digits_split
+    from snn_neurram.apps.pretrained import load_digits_mlp_noise_aware
+    from snn_neurram.hw.chip import Chip
+    from snn_neurram.physics.device import RRAMDevice
+    from snn_neurram.program import compile as compile_model
+
+    row = batch.iloc[0]
+    X_tr, X_te, _, y_te = load_digits_split(seed=0)
+    chip = Chip(device=RRAMDevice(read_noise_sigma=0.0), seed=int(row["chip_seed"]),
+                read_time=86400.0, precision="double")
+    program = compile_model(load_digits_mlp_noise_aware()[0], chip, calibration=X_tr)
+    drawn = {k: v for k, v in json.loads(row["key"]).items()
+             if k not in ("engine", "brian2_target", "precision")}
+    digest = hashlib.sha256(sw.point_key(drawn).encode()).hexdigest()
+    seeds = np.random.SeedSequence(int(digest[:32], 16)).generate_state(3, np.uint64) >> 1
+    runs = [program.run(X_te[:30], mode="snn", steps=int(row["steps"]), seed=int(s))
+            for s in seeds[1:]]
+    assert row["accuracy"] == np.mean([np.mean(r.predictions == y_te[:30]) for r in runs])
+    assert row["spikes"] == np.mean([r.spikes_per_inference for r in runs])
+
+
+def test_spiking_energy_and_latency_grow_with_steps():
+    df = sw.run({**SPIKING, "metrics": ["energy", "latency"], "precision": "single",
+                 "draws": 1, "grid": {"chip_seed": 0, "steps": [8, 32]}},
+                workers=1, progress=False).sort_values("steps")
+    e, t = df["energy_j"].to_numpy(), df["latency_s"].to_numpy()
+    assert (e > 0).all() and e[1] > 2.5 * e[0] and t[1] > 2.5 * t[0]
+
+
+def test_layer_error_of_a_one_layer_network_is_its_output_error(tmp_path):
+    """layer_error_0 of a single linear layer (no read noise) equals the relative error of the
+    whole chip run (program.run, a path apart from the staged runs layer_error uses) against
+    the float layer; it grows when the inputs and outputs get fewer bits."""
+    import snn_neurram
+    from snn_neurram.apps.datasets import load_digits_split
+    from snn_neurram.apps.pretrained import save_dense_model
+    from snn_neurram.hw.chip import Chip
+    from snn_neurram.physics.device import RRAMDevice
+
+    X_tr, X_te, y_tr, _ = load_digits_split(seed=0)
+    W = np.linalg.solve(X_tr.T @ X_tr + 10 * np.eye(64), X_tr.T @ np.eye(10)[y_tr])  # ridge
+    model = snn_neurram.Sequential([snn_neurram.Dense(W, activation="linear")])
+    save_dense_model(model, tmp_path / "lin.npz")
+    spec = {"network": {"model": str(tmp_path / "lin.npz")}, "test_images": 50,
+            "calibrate": False, "metrics": ["layer_error"],
+            "grid": {"chip_seed": 2, "in_bits": [2, 8], "out_bits": [2, 8],
+                     "read_noise_sigma": 0.0}}
+    df = sw.run(spec, workers=1, progress=False).set_index(["in_bits", "out_bits"])
+    assert list(df.filter(like="layer_error").columns) == ["layer_error_0"]
+    row = df.loc[(8, 8)]
+    seeds = np.random.SeedSequence(int(hashlib.sha256(row["key"].encode()).hexdigest()[:32],
+                                       16)).generate_state(2, np.uint64) >> 1
+    program = snn_neurram.compile(model, Chip(device=RRAMDevice(read_noise_sigma=0.0), seed=2),
+                                  calibration=X_tr)
+    chip = program.run(X_te[:50], in_bits=8, out_bits=8, head_bits=8, seed=int(seeds[1]))
+    ref = X_te[:50] @ W
+    assert row["layer_error_0"] == pytest.approx(np.linalg.norm(chip - ref)
+                                                 / np.linalg.norm(ref), rel=1e-9)
+    assert 0 < row["layer_error_0"] < df.loc[(2, 2), "layer_error_0"]
+
+
+def test_layer_errors_of_the_mlp():
+    """Both layers of the MLP: a few per cent of error without conductance relaxation, more with
+    it (1 day after programming) and more again at 2-bit inputs."""
+    df = sw.run({**SMALL, "metrics": ["layer_error"], "draws": 1,
+                 "grid": {"chip_seed": 0, "relaxation": [False, True], "in_bits": [2, 8]}},
+                workers=1, progress=False).set_index(["relaxation", "in_bits"])
+    assert list(df.filter(like="layer_error").columns) == ["layer_error_0", "layer_error_1"]
+    for k in (0, 1):
+        e = df[f"layer_error_{k}"]
+        assert 0.01 < e[(False, 8)] < e[(True, 8)] < e[(True, 2)] < 0.5
+
+
+def test_analog_keys_are_those_of_earlier_versions():
+    """Fields added for spiking sweeps do not enter the keys of multi-bit sweeps, so results
+    stored before them are still found by a rerun."""
+    key = sw.point_key(sw.task_points(SMALL)[0])
+    assert key == ('{"calibrate":false,"chip_seed":0,"dataset":"digits","draws":2,"in_bits":4,'
+                   '"metrics":"accuracy,energy,latency","network":"digits_mlp",'
+                   '"out_bits":4,"read_noise_sigma":0.01,"read_time":1.0,"relaxation":true,'
+                   '"seed":0,"test_images":40}')
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mode": "spiking"}, "mode must be one of ann, snn"),
+    ({"engine": "brian2"}, 'engine applies to mode = "snn"'),
+    ({"coding": "rate"}, 'coding applies to mode = "snn"'),
+    ({"grid": {"steps": [8]}}, 'grid.steps applies to mode = "snn"'),
+    ({"mode": "snn", "calibrate": True}, 'calibrate applies to mode = "ann"'),
+    ({"mode": "snn", "engine": "nest"}, "engine must be one of batch, brian2"),
+    ({"mode": "snn", "coding": "spikes"}, "coding must be one of rate, regular, latency"),
+    ({"mode": "snn", "brian2_target": "cython"}, 'brian2_target applies to engine = "brian2"'),
+    ({"mode": "snn", "engine": "brian2", "brian2_target": "cpp_standalone"},
+     "brian2_target must be one of numpy, cython"),
+    ({"mode": "snn", "engine": "brian2", "metrics": ["energy"]},
+     'metrics must be a non-empty list of accuracy, spikes in mode = "snn" with engine = '
+     '"brian2"'),
+    ({"mode": "snn", "metrics": ["layer_error"]}, "accuracy, energy, latency, spikes in"),
+    ({"metrics": ["spikes"]}, "accuracy, energy, latency, layer_error in mode"),
+    ({"mode": "snn", "grid": {"steps": [0]}}, r"grid.steps must be an integer in \[1, 4096\]"),
+    ({"precision": "half"}, "precision must be one of single, double"),
+])
+def test_spiking_spec_validation(change, message):
+    spec = {k: v for k, v in SMALL.items() if not (k == "calibrate" and "mode" in change)}
+    with pytest.raises(ValueError, match=message):
+        sw.check_spec({**spec, **change})

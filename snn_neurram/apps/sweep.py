@@ -4,7 +4,9 @@ A sweep description (a dict, or a TOML file) names a network, a data set and a g
 parameters; every grid point is one task, identified by its *key* (every parameter that sets its
 numbers). The task's random streams derive from the key alone, so any subset of a sweep reruns
 to the same numbers, on any worker, in any order. The network is a built-in one or a file (a
-saved program or model), read once and sent to every worker once. Results go to a folder of
+saved program or model), read once and sent to every worker once. A task runs multi-bit
+inference (``mode = "ann"``) or the network converted to spikes (``mode = "snn"``) on the batch
+engine or in Brian2 (a runtime target: nothing is compiled per task). Results go to a folder of
 Parquet files (one per finished task, named by the key's hash and written atomically), so a
 rerun skips what is done and a key is never stored twice.
 
@@ -29,6 +31,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -40,9 +43,11 @@ import numpy as np
 from .._io import atomic_write_bytes
 
 __all__ = ["run", "summary", "load_spec", "check_spec", "task_points", "point_key",
-           "point_seed", "read_results", "evaluate_point", "load_inputs", "sweep_figure",
+           "point_seed", "read_results", "evaluate_point", "layer_errors", "load_inputs",
+           "sweep_figure",
            "sweep_figures", "chip_figure", "heatmap", "SweepInputs", "load_network",
-           "NETWORKS", "NETWORK_FILES", "DATASETS", "PARAMETERS", "METRICS", "SWEEP_HINT"]
+           "NETWORKS", "NETWORK_FILES", "DATASETS", "PARAMETERS", "METRICS", "MODES", "ENGINES",
+           "BRIAN2_TARGETS", "CODINGS", "MODE_METRICS", "SWEEP_HINT"]
 
 SWEEP_HINT = ("sweeps need the sweep extra: pip install 'snn_neurram[sweep]' "
               "(dask[distributed], pandas, pyarrow)")
@@ -56,8 +61,22 @@ NETWORK_FILES = ("program", "model")
 #: Data sets (the test split is evaluated).
 DATASETS = ("digits",)
 #: Metrics a task can record: accuracy (fraction, mean over draws, and its spread over draws),
-#: energy (J per inference) and latency (s per inference) from the chip's energy account.
-METRICS = ("accuracy", "energy", "latency")
+#: energy (J per inference) and latency (s per inference) from the chip's energy account, spikes
+#: (per inference, ``mode = "snn"``) and layer_error (per weighted layer, ``mode = "ann"``: the
+#: relative L2 error of the chip's layer against the float layer on the same float inputs).
+METRICS = ("accuracy", "energy", "latency", "spikes", "layer_error")
+#: Run modes: multi-bit inference through the ADCs, or the network converted to spikes.
+MODES = ("ann", "snn")
+#: Engines of ``mode = "snn"``: the batch spiking engine, or Brian2 (read noise per cell,
+#: spike for spike the batch engine's without read noise in double precision).
+ENGINES = ("batch", "brian2")
+#: Brian2 code-generation targets a task may use; both are runtime targets (no standalone
+#: project is written): numpy generates no compiled code, cython compiles each code object once
+#: per machine (its cache is on disk and the generated code is identical from task to task).
+BRIAN2_TARGETS = ("numpy", "cython")
+#: Input codings of ``mode = "snn"`` (images, so spike-train inputs are not offered).
+CODINGS = ("rate", "regular", "latency")
+PRECISIONS = ("single", "double")
 #: Longest read time: two days (s).
 MAX_READ_TIME = 2 * 86400.0
 MAX_DRAWS = 100
@@ -71,6 +90,8 @@ class _Param:
     lo: float | None = None
     hi: float | None = None
     unit: str = ""
+    name: str = ""            # short name in figure titles
+    axis: str = ""            # axis label of figures
 
     def allowed(self) -> str:
         if self.kind is bool:
@@ -81,15 +102,25 @@ class _Param:
 
 #: Grid parameters: type, default, allowed range, unit.
 PARAMETERS: dict[str, _Param] = {
-    "chip_seed": _Param(int, 0, 0, MAX_CHIP_SEED),
-    "read_time": _Param(float, 86400.0, 1.0, MAX_READ_TIME, "s"),
-    "in_bits": _Param(int, 4, 1, 8, "bits"),
-    "out_bits": _Param(int, 4, 1, 8, "bits"),
-    "read_noise_sigma": _Param(float, 0.01, 0.0, 0.2, "(relative)"),
-    "relaxation": _Param(bool, True),
+    "chip_seed": _Param(int, 0, 0, MAX_CHIP_SEED, "", "chip seed", "chip seed"),
+    "read_time": _Param(float, 86400.0, 1.0, MAX_READ_TIME, "s", "read time",
+                        "read time after programming (s)"),
+    "in_bits": _Param(int, 4, 1, 8, "bits", "input bits", "input bits"),
+    "out_bits": _Param(int, 4, 1, 8, "bits", "output bits", "ADC output bits"),
+    "read_noise_sigma": _Param(float, 0.01, 0.0, 0.2, "(relative)", "read noise σ",
+                               "read noise σ (relative to the conductance)"),
+    "relaxation": _Param(bool, True, None, None, "", "relaxation", "conductance relaxation"),
+    "steps": _Param(int, 64, 1, 4096, "steps", "time steps", "time steps per input"),
 }
+#: Grid parameters that only ``mode = "snn"`` has.
+SNN_PARAMETERS = ("steps",)
+#: Metrics of each mode.
+#: Default: every metric of the mode but layer_error (one more chip run per layer).
+MODE_METRICS = {"ann": ("accuracy", "energy", "latency", "layer_error"),
+                "snn": ("accuracy", "energy", "latency", "spikes")}
 
-_TOP = {"network", "dataset", "test_images", "grid", "metrics", "draws", "calibrate", "seed"}
+_TOP = {"network", "dataset", "test_images", "grid", "metrics", "draws", "calibrate", "seed",
+        "mode", "engine", "brian2_target", "coding", "precision"}
 
 
 # ----------------------------------------------------------------------------------- the spec
@@ -140,6 +171,12 @@ def _check_network(value: Any) -> Any:
     if not isinstance(value, Mapping) or len(value) != 1:
         raise ValueError(f"network must be {allowed} (got {value!r})")
     (kind, file), = value.items()
+    if kind == "checkpoint":
+        raise ValueError("network.checkpoint: a training checkpoint holds the training state, "
+                         "not the network's layers; export the trained net "
+                         "(snn_neurram.training.export / export_snn) and save it with "
+                         "snn_neurram.apps.pretrained.save_dense_model ({model = PATH}) or "
+                         "compile it and ChipProgram.save ({program = PATH})")
     if kind not in NETWORK_FILES:
         raise ValueError(f"network.{kind} is not a kind of network file; the kinds are "
                          f"{', '.join(NETWORK_FILES)}")
@@ -212,6 +249,13 @@ def _value(name: str, value: Any) -> Any:
     return value
 
 
+def _choice(spec: Mapping[str, Any], name: str, allowed: Sequence[str], default: str) -> str:
+    value = spec.get(name, default)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return str(value)
+
+
 def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a sweep description and fill in its defaults.
 
@@ -226,8 +270,16 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         ``out_bits`` in [1, 8], ``read_noise_sigma`` in [0, 0.2] (relative read-noise spread of a
         cell), ``relaxation`` true/false; a parameter left out takes its default), ``metrics`` (a
         list of :data:`METRICS`, default all), ``draws`` (read-noise draws per chip in [1, 100],
-        default 1), ``calibrate`` (model-driven calibration on the training split, default true),
-        ``seed`` (an integer in [0, 2**32 - 1] mixed into every task's streams, default 0).
+        default 1), ``calibrate`` (model-driven calibration on the training split; default true
+        in ``mode = "ann"``, not available in ``mode = "snn"``), ``seed`` (an integer in
+        [0, 2**32 - 1] mixed into every task's streams, default 0), ``mode`` (one of
+        :data:`MODES`, default "ann"), ``precision`` (the chip's floating point, "single" or
+        "double", default "single"). ``mode = "snn"`` adds ``engine`` (one of :data:`ENGINES`,
+        default "batch"), ``brian2_target`` (with ``engine = "brian2"``, one of
+        :data:`BRIAN2_TARGETS`, default "numpy"), ``coding`` (one of :data:`CODINGS`, default
+        "rate") and the grid parameter ``steps`` (time steps in [1, 4096], default 64). Metrics
+        follow the mode (:data:`MODE_METRICS`); with ``engine = "brian2"`` only accuracy and
+        spikes (Brian2 keeps no energy account).
 
     Returns
     -------
@@ -262,28 +314,55 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError(f"{key} must be an integer in [{lo}, {hi}] (got {v!r})")
         out[key] = v
-    cal = spec.get("calibrate", True)
+    mode = _choice(spec, "mode", MODES, "ann")
+    out["mode"] = mode
+    out["precision"] = _choice(spec, "precision", PRECISIONS, "single")
+    snn_only = [k for k in ("engine", "brian2_target", "coding") if k in spec]
+    if mode == "ann" and snn_only:
+        raise ValueError(f"{snn_only[0]} applies to mode = \"snn\" (this sweep's mode is "
+                         f"\"ann\")")
+    if mode == "snn":
+        out["engine"] = _choice(spec, "engine", ENGINES, "batch")
+        out["coding"] = _choice(spec, "coding", CODINGS, "rate")
+        if out["engine"] == "brian2":
+            out["brian2_target"] = _choice(spec, "brian2_target", BRIAN2_TARGETS, "numpy")
+        elif "brian2_target" in spec:
+            raise ValueError('brian2_target applies to engine = "brian2" (this sweep\'s engine '
+                             'is "batch")')
+    cal = spec.get("calibrate", mode == "ann")
     if not isinstance(cal, bool):
         raise ValueError(f"calibrate must be true or false (got {cal!r})")
+    if cal and mode == "snn":
+        raise ValueError('calibrate applies to mode = "ann" (the spiking engines run the '
+                         'compiled operating points); leave it out or set it false')
     out["calibrate"] = cal
-    metrics = spec.get("metrics", list(METRICS))
+    allowed = [m for m in MODE_METRICS[mode]
+               if not (out.get("engine") == "brian2" and m in ("energy", "latency"))]
+    metrics = spec.get("metrics", [m for m in allowed if m != "layer_error"])
     if isinstance(metrics, str):
         metrics = [metrics]
     if (not isinstance(metrics, Sequence) or not metrics
-            or any(m not in METRICS for m in metrics)):
-        raise ValueError(f"metrics must be a non-empty list of {', '.join(METRICS)} "
-                         f"(got {metrics!r})")
+            or any(m not in allowed for m in metrics)):
+        where = f'mode = "{mode}"' + (' with engine = "brian2"'
+                                       if out.get("engine") == "brian2" else "")
+        raise ValueError(f"metrics must be a non-empty list of {', '.join(allowed)} in "
+                         f"{where} (got {metrics!r})")
     out["metrics"] = [m for m in METRICS if m in metrics]
     grid = spec.get("grid", {})
     if not isinstance(grid, Mapping):
         raise ValueError(f"grid must be a table of parameter = value or [values] "
                          f"(got {grid!r})")
-    bad = sorted(set(grid) - set(PARAMETERS))
+    names = [n for n in PARAMETERS if mode == "snn" or n not in SNN_PARAMETERS]
+    bad = sorted(set(grid) - set(names))
     if bad:
+        if bad[0] in PARAMETERS:
+            raise ValueError(f'grid.{bad[0]} applies to mode = "snn" (this sweep\'s mode is '
+                             f'"ann")')
         raise ValueError(f"grid.{bad[0]} is not a sweep parameter; the parameters are "
                          f"{', '.join(PARAMETERS)}")
     out["grid"] = {}
-    for name, p in PARAMETERS.items():
+    for name in names:
+        p = PARAMETERS[name]
         values = grid.get(name, [p.default])
         if isinstance(values, (list, tuple, range, np.ndarray)):
             values = list(values)
@@ -301,7 +380,8 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 def task_points(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every grid point of a checked description, as the key of its task: the grid parameters
     and every other field that sets the task's numbers (network, dataset, test_images, draws,
-    calibrate, seed, metrics). A network file enters as its kind and the SHA-256 of its
+    calibrate, seed, metrics; mode, engine, coding and brian2_target in a spiking sweep;
+    precision when it is "double"). A network file enters as its kind and the SHA-256 of its
     contents."""
     import itertools
 
@@ -309,7 +389,15 @@ def task_points(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     common = {k: spec[k] for k in ("dataset", "test_images", "draws", "calibrate", "seed")}
     common["network"] = _network_tag(spec["network"])
     common["metrics"] = ",".join(spec["metrics"])
-    names = list(PARAMETERS)
+    # fields added after the first sweeps enter a key only when they change its numbers, so
+    # that results stored by earlier versions keep their keys
+    if spec["mode"] == "snn":
+        common.update({k: spec[k] for k in ("mode", "engine", "coding")})
+        if spec["engine"] == "brian2":
+            common["brian2_target"] = spec["brian2_target"]
+    if spec["precision"] != "single":
+        common["precision"] = spec["precision"]
+    names = list(spec["grid"])
     return [{**common, **dict(zip(names, combo))}
             for combo in itertools.product(*(spec["grid"][n] for n in names))]
 
@@ -323,9 +411,16 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+#: Key fields that choose how a task computes, not what it draws: left out of its seeds, so that
+#: the two engines (or precisions) of one grid point see the same input spikes and read noise.
+ENGINE_FIELDS = ("engine", "brian2_target", "precision")
+
+
 def point_seed(point: Mapping[str, Any]) -> np.random.SeedSequence:
-    """The seed sequence of a task: a function of its key only (SHA-256 of :func:`point_key`)."""
-    return np.random.SeedSequence(int(_digest(point_key(point))[:32], 16))
+    """The seed sequence of a task: a function of its key only (SHA-256 of :func:`point_key`
+    without :data:`ENGINE_FIELDS`)."""
+    drawn = {k: v for k, v in point.items() if k not in ENGINE_FIELDS}
+    return np.random.SeedSequence(int(_digest(point_key(drawn))[:32], 16))
 
 
 # ------------------------------------------------------------------------------- the task
@@ -361,15 +456,18 @@ def load_inputs(spec: Mapping[str, Any]) -> SweepInputs:
 
 def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, Any]:
     """Run one grid point: program a chip (seed ``chip_seed``, read ``read_time`` s after
-    programming), calibrate it if asked, classify the test images ``draws`` times (independent
-    read noise) and measure the energy and latency of one inference.
+    programming), calibrate it if asked (``mode = "ann"``), classify the test images ``draws``
+    times (independent read noise; in ``mode = "snn"`` also independent input spikes) on the
+    batch engine or Brian2, and measure what ``point["metrics"]`` asks.
 
     Returns
     -------
     dict
         ``accuracy`` (fraction, mean over draws) and ``accuracy_std_draws`` (ddof 1; 0 for one
-        draw), ``energy_j`` (J per inference), ``latency_s`` (s per inference), as asked by
-        ``point["metrics"]``.
+        draw); ``energy_j`` (J per inference) and ``latency_s`` (s per inference): the chip's
+        energy account of one multi-bit inference, or the mean over draws of the spiking runs'
+        accounts; ``spikes`` (spikes per inference, input spikes included, mean over draws);
+        ``layer_error_<k>`` for every weighted layer k (relative L2 error, first draw's noise).
     """
     from ..analysis.calibration import calibrate
     from ..analysis.energy import program_account
@@ -381,25 +479,108 @@ def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, A
     seeds = [int(s) for s in point_seed(point).generate_state(point["draws"] + 1, np.uint64) >> 1]
     device = RRAMDevice(read_noise_sigma=point["read_noise_sigma"],
                         relaxation=point["relaxation"])
-    chip = Chip(device=device, seed=point["chip_seed"], read_time=point["read_time"])
+    chip = Chip(device=device, seed=point["chip_seed"], read_time=point["read_time"],
+                precision=point.get("precision", "single"))
     program = compile_model(inputs.model, chip, calibration=inputs.X_train)
+    if point.get("mode", "ann") == "snn":
+        return _evaluate_snn(point, inputs, program, metrics, seeds[1:])
     bits = {"in_bits": point["in_bits"], "out_bits": point["out_bits"]}
     out: dict[str, Any] = {}
+    if point["calibrate"] and ("accuracy" in metrics or "layer_error" in metrics):
+        calibrate(program, inputs.X_train, head_bits=8, seed=seeds[0], **bits)
     if "accuracy" in metrics:
-        if point["calibrate"]:
-            calibrate(program, inputs.X_train, head_bits=8, seed=seeds[0], **bits)
         acc = []
         for s in seeds[1:]:
             y = np.asarray(program.run(inputs.X_test, head_bits=8, seed=s, **bits))
             acc.append(float(np.mean(y.argmax(1) == inputs.y_test)))
         out["accuracy"] = float(np.mean(acc))
         out["accuracy_std_draws"] = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+    if "layer_error" in metrics:
+        out.update(layer_errors(program, inputs.X_test, seed=seeds[1], head_bits=8, **bits))
     if "energy" in metrics or "latency" in metrics:
         account = program_account(program, **bits)
         if "energy" in metrics:
             out["energy_j"] = float(account["energy_per_inference_j"])
         if "latency" in metrics:
             out["latency_s"] = float(account["latency_per_inference_s"])
+    return out
+
+
+def layer_errors(program: Any, x: np.ndarray, *, seed: int, in_bits: int, out_bits: int,
+                 head_bits: int | None = None) -> dict[str, float]:
+    """Per-layer error of a programmed network: stage k of the chip (weighted layer k and the
+    pooling / flattening after it, see :meth:`snn_neurram.ChipProgram.stages`) fed the float
+    network's input of stage k, against the float stage on the same input.
+
+    Returns
+    -------
+    dict
+        ``layer_error_<k>`` = ||chip_k(x_k) - f_k(x_k)||_2 / ||f_k(x_k)||_2 over all inputs
+        (dimensionless).
+    """
+    out = {}
+    h = np.asarray(x, dtype=float)
+    for k, group in enumerate(program.stages()):
+        ref = h
+        for layer in group:
+            ref = layer.forward_float(ref)
+        chip = program.run_stages(h, k, k + 1, in_bits, out_bits, head_bits=head_bits,
+                                  seed=seed)
+        norm = float(np.linalg.norm(ref))
+        out[f"layer_error_{k}"] = (float(np.linalg.norm(np.asarray(chip) - ref)) / norm
+                                   if norm > 0 else float("nan"))
+        h = ref
+    return out
+
+
+# Brian2's code-generation preferences and its default clock belong to the process: a worker
+# with several threads runs its Brian2 tasks one at a time
+_BRIAN2_LOCK = threading.Lock()
+
+
+def _import_brian2() -> None:
+    """Import Brian2 in a Dask worker's task thread. Brian2 installs a Ctrl-C handler when it is
+    imported, which Python allows on the main thread only; a worker imports it in a task's
+    thread, so the handler is skipped there (the worker's own handling of signals is kept)."""
+    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+        import brian2  # noqa: F401
+        return
+    import signal
+
+    install = signal.signal
+    signal.signal = lambda *args, **kwargs: None
+    try:
+        import brian2  # noqa: F401,F811
+    finally:
+        signal.signal = install
+
+
+def _evaluate_snn(point: Mapping[str, Any], inputs: SweepInputs, program: Any,
+                  metrics: list[str], seeds: list[int]) -> dict[str, Any]:
+    """A spiking grid point: the converted network on the batch engine or Brian2, one run per
+    draw (its own read noise and input spikes)."""
+    runs = []
+    for s in seeds:
+        if point["engine"] == "brian2":
+            with _BRIAN2_LOCK:
+                _import_brian2()
+                from ..engines.brian import run_snn_brian
+
+                runs.append(run_snn_brian(program, inputs.X_test, point["coding"], point["steps"],
+                                          seed=s, target=point["brian2_target"]))
+        else:
+            runs.append(program.run(inputs.X_test, mode="snn", coding=point["coding"],
+                                    steps=point["steps"], seed=s))
+    out: dict[str, Any] = {}
+    if "accuracy" in metrics:
+        acc = [float(np.mean(np.asarray(r.predictions) == inputs.y_test)) for r in runs]
+        out["accuracy"] = float(np.mean(acc))
+        out["accuracy_std_draws"] = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+    for metric, name, attr in (("spikes", "spikes", "spikes_per_inference"),
+                               ("energy", "energy_j", "energy_per_inference_j"),
+                               ("latency", "latency_s", "latency_s")):
+        if metric in metrics:
+            out[name] = float(np.mean([getattr(r, attr) for r in runs]))
     return out
 
 
@@ -603,7 +784,8 @@ def summary(df: Any, by: Sequence[str] | None = None,
         Columns to group by (default: every grid parameter but ``chip_seed`` that takes more than
         one value).
     metrics : list of str, optional
-        Metric columns (default: those of accuracy, energy_j, latency_s present).
+        Metric columns (default: those of accuracy, energy_j, latency_s, spikes and
+        layer_error_<k> present).
 
     Returns
     -------
@@ -622,7 +804,9 @@ def summary(df: Any, by: Sequence[str] | None = None,
         raise ValueError(f"by: no column {missing[0]!r} in the results (columns: "
                          f"{', '.join(map(str, df.columns))})")
     if metrics is None:
-        metrics = [m for m in ("accuracy", "energy_j", "latency_s") if m in df]
+        metrics = [m for m in ("accuracy", "energy_j", "latency_s", "spikes") if m in df]
+        metrics += sorted((c for c in df if str(c).startswith("layer_error_")),
+                          key=lambda c: int(str(c).rsplit("_", 1)[1]))
     rows = []
     groups = df.groupby(by, sort=True) if by else [((), df)]
     for name, g in groups:
@@ -660,14 +844,9 @@ def sweep_figure(df: Any, path: str) -> str:
 
 
 #: Axis labels of the grid parameters in figures (with units).
-_AXIS = {"chip_seed": "chip seed", "read_time": "read time after programming (s)",
-         "in_bits": "input bits", "out_bits": "ADC output bits",
-         "read_noise_sigma": "read noise σ (relative to the conductance)",
-         "relaxation": "conductance relaxation"}
+_AXIS = {k: p.axis for k, p in PARAMETERS.items()}
 #: Short names of the grid parameters in figure titles.
-_NAME = {"chip_seed": "chip seed", "read_time": "read time", "in_bits": "input bits",
-         "out_bits": "output bits", "read_noise_sigma": "read noise σ",
-         "relaxation": "relaxation"}
+_NAME = {k: p.name for k, p in PARAMETERS.items()}
 
 
 def _check_axis(df: Any, name: str, value: Any) -> None:
