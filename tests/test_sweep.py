@@ -204,7 +204,7 @@ def test_summary_against_scipy():
     ({"network": {"model": 3}}, "network.model must be a file path"),
     ({"network": {"checkpoint": "ck.pt"}}, "network.checkpoint: a training checkpoint holds "
                                            "the training state.*save_dense_model"),
-    ({"dataset": "mnist"}, "dataset must be one of digits"),
+    ({"dataset": "cifar10"}, "dataset must be one of digits, fashion-mnist, mnist"),
     ({"colour": 1}, "unknown field 'colour'"),
     ({"draws": 0}, r"draws must be an integer in \[1, 100\]"),
     ({"draws": True}, "draws must be an integer"),
@@ -556,3 +556,49 @@ def test_spiking_spec_validation(change, message):
     spec = {k: v for k, v in SMALL.items() if not (k == "calibrate" and "mode" in change)}
     with pytest.raises(ValueError, match=message):
         sw.check_spec({**spec, **change})
+
+
+def _write_idx(path, arr):
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                    for d in arr.shape)
+    path.write_bytes(head + arr.tobytes())
+
+
+def test_mnist_format_folder(tmp_path):
+    """dataset = "mnist" reads the four IDX files of data_dir: here the 8 x 8 digits blown up
+    to 28 x 28 and written in MNIST's format, classified by a ridge-regression layer on the
+    784 flattened pixels (the images are flattened because the network takes vectors)."""
+    from snn_neurram.apps.datasets import load_digits_split
+    from snn_neurram.apps.pretrained import save_dense_model
+    import snn_neurram
+
+    X_tr, X_te, y_tr, y_te = load_digits_split(seed=0)
+
+    def big(X):
+        img = np.kron(X.reshape(-1, 8, 8), np.ones((3, 3)))              # 24 x 24
+        return np.pad(img, ((0, 0), (2, 2), (2, 2))) * 255
+
+    for name, arr in (("train-images-idx3-ubyte", big(X_tr)), ("t10k-images-idx3-ubyte",
+                                                               big(X_te)),
+                      ("train-labels-idx1-ubyte", y_tr), ("t10k-labels-idx1-ubyte", y_te)):
+        _write_idx(tmp_path / name, np.rint(arr))
+    F = (np.rint(big(X_tr)) / 255).reshape(len(X_tr), -1)
+    W = np.linalg.solve(F.T @ F + 10 * np.eye(784), F.T @ np.eye(10)[y_tr])
+    save_dense_model(snn_neurram.Sequential([snn_neurram.Dense(W, activation="linear")]),
+                     tmp_path / "ridge.npz")
+    spec = {"network": {"model": str(tmp_path / "ridge.npz")}, "dataset": "mnist",
+            "data_dir": str(tmp_path), "test_images": 100, "metrics": ["accuracy"],
+            "grid": {"chip_seed": [0, 1]}}
+    df = sw.run(spec, workers=1, progress=False)
+    assert len(df) == 2 and df["accuracy"].min() > 0.8
+    assert "data_dir" not in json.loads(df["key"].iloc[0])    # a moved folder keeps its keys
+    with pytest.raises(ValueError, match="dataset mnist needs data_dir"):
+        sw.check_spec({**spec, "data_dir": None})
+    with pytest.raises(ValueError, match="data_dir must be an existing folder"):
+        sw.check_spec({**spec, "data_dir": str(tmp_path / "nowhere")})
+    with pytest.raises(ValueError, match="data_dir applies to fashion-mnist and mnist"):
+        sw.check_spec({**SMALL, "data_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="the network does not take mnist inputs of shape "
+                                         r"\(1, 28, 28\) or \(784,\)"):
+        sw.run({**spec, "network": "digits_mlp"}, workers=1, progress=False)

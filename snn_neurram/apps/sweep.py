@@ -59,7 +59,10 @@ NETWORKS = ("digits_mlp",)
 #: ``model`` (a Dense network written by :func:`snn_neurram.apps.pretrained.save_dense_model`).
 NETWORK_FILES = ("program", "model")
 #: Data sets (the test split is evaluated).
-DATASETS = ("digits",)
+DATASETS = ("digits", "fashion-mnist", "mnist")
+#: Training images used for compile-time and model-driven calibration of the 28 x 28 sets (the
+#: first ones of the training split; digits use its whole training split).
+CALIBRATION_IMAGES = 2000
 #: Metrics a task can record: accuracy (fraction, mean over draws, and its spread over draws),
 #: energy (J per inference) and latency (s per inference) from the chip's energy account, spikes
 #: (per inference, ``mode = "snn"``) and layer_error (per weighted layer, ``mode = "ann"``: the
@@ -119,7 +122,8 @@ SNN_PARAMETERS = ("steps",)
 MODE_METRICS = {"ann": ("accuracy", "energy", "latency", "layer_error"),
                 "snn": ("accuracy", "energy", "latency", "spikes")}
 
-_TOP = {"network", "dataset", "test_images", "grid", "metrics", "draws", "calibrate", "seed",
+_TOP = {"network", "dataset", "data_dir", "test_images", "grid", "metrics", "draws", "calibrate",
+        "seed",
         "mode", "engine", "brian2_target", "coding", "precision"}
 
 
@@ -264,8 +268,9 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     spec : mapping
         ``network`` (one of :data:`NETWORKS`, or ``{"program": path}`` / ``{"model": path}`` naming
         an existing file, see :data:`NETWORK_FILES`; made absolute here), ``dataset`` (one of
-        :data:`DATASETS`, default "digits"), ``test_images`` (use the first N test images, default
-        all), ``grid`` (each name of :data:`PARAMETERS` mapped to a value or a list of values:
+        :data:`DATASETS`, default "digits"), ``data_dir`` (the folder of the four IDX files of
+        fashion-mnist or mnist; fashion-mnist defaults to Debian's package folder, mnist needs
+        it), ``test_images`` (use the first N test images, default all), ``grid`` (each name of :data:`PARAMETERS` mapped to a value or a list of values:
         ``chip_seed`` integers in [0, 2**32 - 1], ``read_time`` in [1, 172800] s, ``in_bits`` and
         ``out_bits`` in [1, 8], ``read_noise_sigma`` in [0, 0.2] (relative read-noise spread of a
         cell), ``relaxation`` true/false; a parameter left out takes its default), ``metrics`` (a
@@ -305,6 +310,19 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if value not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)} (got {value!r})")
     out["dataset"] = value
+    folder = spec.get("data_dir")
+    if folder is not None:
+        if value == "digits":
+            raise ValueError("data_dir applies to fashion-mnist and mnist (digits ship with "
+                             "scikit-learn)")
+        if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
+            raise ValueError(f"data_dir must be an existing folder holding the four IDX files "
+                             f"of {value} (got {folder!r})")
+        folder = os.path.abspath(os.fspath(folder))
+    elif value == "mnist":
+        raise ValueError("dataset mnist needs data_dir, the folder of its four IDX files "
+                         "(nothing is downloaded)")
+    out["data_dir"] = folder
     n = spec.get("test_images")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"test_images must be an integer >= 1 or left out for all (got {n!r})")
@@ -445,13 +463,30 @@ def load_inputs(spec: Mapping[str, Any]) -> SweepInputs:
     ValueError
         A network file does not load as its kind (naming ``network.<kind>``).
     """
-    from .datasets import load_digits_split
+    from .datasets import load_digits_split, load_fashion_mnist, load_mnist
 
     spec = check_spec(spec)
-    X_tr, X_te, _, y_te = load_digits_split(seed=0)    # the split the shipped MLP trained on
     model, meta = load_network(spec["network"])
+    if spec["dataset"] == "digits":
+        X_tr, X_te, _, y_te = load_digits_split(seed=0)    # the split the shipped MLP trained on
+    else:
+        load = load_mnist if spec["dataset"] == "mnist" else load_fashion_mnist
+        X_tr, X_te, _, y_te = load(spec["data_dir"])
+        X_tr = X_tr[:CALIBRATION_IMAGES]
+    shape = tuple(X_te.shape[1:])
+    try:
+        model.output_shape(shape)
+    except ValueError:
+        flat = (int(np.prod(shape)),)
+        try:
+            model.output_shape(flat)
+        except ValueError as exc:
+            raise ValueError(f"the network does not take {spec['dataset']} inputs of shape "
+                             f"{shape} or {flat}: {exc}") from None
+        X_tr, X_te = X_tr.reshape(len(X_tr), -1), X_te.reshape(len(X_te), -1)
     n = spec["test_images"] or len(X_te)
-    return SweepInputs(model, np.asarray(X_tr), np.asarray(X_te[:n]), np.asarray(y_te[:n]), meta)
+    return SweepInputs(model, np.asarray(X_tr, dtype=float), np.asarray(X_te[:n], dtype=float),
+                       np.asarray(y_te[:n]), meta)
 
 
 def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, Any]:
