@@ -175,6 +175,13 @@ def test_read_noise_on_runs_and_matches_in_the_mean():
     circuit = build_snn_brian(program, x[:1], "spikes")
     assert circuit.n_synapses == 150 * 40 + 40 * 5
     circuit.run(2)
+    # the read noise is seeded by the run's seed: the same call repeats its spikes after other
+    # draws from Brian2's generator, another seed changes them
+    first = run_snn_brian(program, x, "spikes", seed=3).spike_counts[1]
+    b2.seed(12345)
+    np.random.seed(54321)
+    assert np.array_equal(run_snn_brian(program, x, "spikes", seed=3).spike_counts[1], first)
+    assert not np.array_equal(run_snn_brian(program, x, "spikes", seed=4).spike_counts[1], first)
 
 
 def test_bad_inputs(converted_mlp):

@@ -446,6 +446,16 @@ def test_brian2_tasks_on_a_cluster_equal_the_batch_engine(tmp_path):
     assert len(batch) == 4 and batch[cols].equals(brian[cols])
     assert set(brian["engine"]) == {"brian2"} and set(brian["brian2_target"]) == {"numpy"}
     assert set(batch["engine"]) == {"batch"} and batch["accuracy"].min() > 0.8
+    # with read noise on (Brian2 draws it from its own generator, seeded per task): the same
+    # numbers in this process, after other draws, as on the cluster
+    import brian2
+
+    noisy = {**SPIKING, "engine": "brian2", "precision": "single", "test_images": 20,
+             "grid": {"chip_seed": [0, 1], "read_noise_sigma": 0.05, "steps": 8}}
+    on_cluster = sw.run(noisy, workers=2, progress=False)
+    brian2.seed(7)
+    here = sw.run(noisy, workers=1, progress=False)
+    assert here[cols].equals(on_cluster[cols])
     # twice the steps, about twice the spikes (input and hidden neurons fire at steady rates)
     per = batch.groupby("steps")["spikes"].mean()
     assert 1.8 < per[16] / per[8] < 2.2

@@ -27,7 +27,8 @@ A batch runs as independent copies of the network in one Brian2 run. The input s
 batch engine's encoder's with the same ``seed`` (its first chunk: the engines agree when the
 batch fits one chunk of the batch engine). Read noise is the per-cell read noise of
 :mod:`~snn_neurram.engines.brian.neurons`, exact in distribution for one cycle per step (a
-block whose operating point repeats pulses takes the averaged read of its cycles). With read noise
+block whose operating point repeats pulses takes the averaged read of its cycles), drawn from
+Brian2's generator, which the run seeds from ``seed`` (``brian2.seed``). With read noise
 off (``RRAMDevice(read_noise=False)``) and the chip in double precision, every layer's spike
 train equals the batch engine's spike for spike on the ``numpy`` target.
 """
@@ -102,6 +103,10 @@ class SNNCircuit:
     n_synapses : int
         Synapses of all copies: programmed cells and relays (not the sums of a neuron's lines).
     steps_run : int
+    noise_seed : int or None
+        Seed given to ``brian2.seed`` when the run starts (from ``seed`` and the chip's seed;
+        None without read noise or with ``seed=None``, which leaves Brian2's generator as it
+        is).
     build_seconds : float
     """
 
@@ -221,6 +226,11 @@ class SNNCircuit:
         self.shapes = [in_shape] + [st[3] for st in stages]
         self.names = ["input"] + [st[1].name for st in stages]
         self.thetas = thetas
+        # Brian2 draws the read noise from its own generator: seeded from the run's seed when
+        # the run starts, so the same call gives the same spikes whatever ran before
+        self.noise_seed = (None if seed is None or not noisy else
+                           int(program.chip.rng(seed, "brian2 read noise").integers(2 ** 31)))
+        self._started = False
         self.build_seconds = time.perf_counter() - t0
 
     @staticmethod
@@ -242,6 +252,9 @@ class SNNCircuit:
     def run(self, steps: int | None = None) -> None:
         """Run the network for ``steps`` steps (default: the whole run, ``steps_run``)."""
         n = self.steps_run if steps is None else check_int(steps, "steps", 1, 10 ** 9)
+        if not self._started and self.noise_seed is not None:
+            b2.seed(self.noise_seed)
+        self._started = True
         self.network.run(n * b2.defaultclock.dt)
 
     def trains(self) -> list[np.ndarray]:
@@ -304,7 +317,8 @@ def run_snn_brian(program: Any, x: ArrayLike, coding: str = "rate", steps: int =
     ----------
     program, x, coding, steps, readout, seed
         As for :func:`snn_neurram.engines.spiking.run_snn`; the input spikes are the batch
-        engine's for the same ``seed``.
+        engine's for the same ``seed``, and the read noise is seeded from it (with the chip's
+        seed) through ``brian2.seed``: the same call gives the same spikes whatever ran before.
     target : str, optional
         Brian2 code-generation target (``"numpy"``, ``"cython"``); sets
         ``brian2.prefs.codegen.target``.
