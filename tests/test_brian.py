@@ -188,8 +188,10 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="rows must be NeuRRAMNeurons"):
         TransposableSynapses(NeuRRAMNeurons(2), NeuRRAMNeurons(2), np.ones((2, 2)),
                              device=quiet())
+    # read noise is given once, in the device; neurons told otherwise refuse the synapses
     with pytest.raises(ValueError, match="read_noise"):
-        RRAMSynapses(constant_drive(2), NeuRRAMNeurons(2), np.ones((2, 2)), device=RRAMDevice())
+        RRAMSynapses(constant_drive(2), NeuRRAMNeurons(2, read_noise=0.0), np.ones((2, 2)),
+                     device=RRAMDevice())
     with pytest.raises(ValueError, match="source x target"):
         RRAMSynapses(constant_drive(3), NeuRRAMNeurons(2), np.ones((2, 2)), device=quiet())
     core = Core(device=quiet()).program(rng.standard_normal((4, 3)))

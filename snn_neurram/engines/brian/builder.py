@@ -55,10 +55,9 @@ class CoreCircuit:
         P, N = b.n_pairs, b.n_out
         dev = core.device if device is None else device
         kw: dict[str, Any] = {} if codeobj_class is None else {"codeobj_class": codeobj_class}
-        sigma = dev.read_noise_sigma if dev.read_noise else 0.0
-        self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", read_noise=sigma,
-                                   backward=True, **kw)
-        self.cols = NeuRRAMNeurons(N, b.neuron, mode="linear", read_noise=sigma, **kw)
+        # the read noise is the device's, set on both groups by the synapses
+        self.rows = NeuRRAMNeurons(P, b.neuron, mode="linear", backward=True, **kw)
+        self.cols = NeuRRAMNeurons(N, b.neuron, mode="linear", **kw)
         gp, gm = core.pair_rows(b)
         self.synapses = TransposableSynapses(
             self.rows, self.cols, conductances=(gp[:, b.cols], gm[:, b.cols]), device=dev, **kw)
@@ -149,6 +148,28 @@ class CoreCircuit:
 
 def from_core(core: Core, device: RRAMDevice | None = None, codeobj_class: type | None = None,
               block: int = 0) -> CoreCircuit:
-    """Brian2 objects of a programmed core, its conductances carried over unchanged."""
+    """Brian2 objects of a programmed core, its conductances carried over unchanged.
+
+    Parameters
+    ----------
+    core : Core
+        A programmed core (``Core(...).program(W)`` or ``program_blocks``).
+    device : RRAMDevice, optional
+        Device whose read noise the Brian2 reads use; by default the core's.
+    codeobj_class : type, optional
+        Brian2 code object class of every object (e.g. for a per-object target).
+    block : int
+        Index of the mapped block to build, >= 0.
+
+    Returns
+    -------
+    CoreCircuit
+        ``.rows``, ``.cols``, ``.synapses``, ``.network``; ``.forward(x, ...)`` /
+        ``.backward(y, ...)`` like ``core.forward`` / ``core.backward``. One step is one
+        cycle: set ``brian2.defaultclock.dt = CYCLE_TIME`` to keep chip time (the
+        results do not depend on it).
+    """
+    if not isinstance(core, Core):
+        raise TypeError(f"core must be an snn_neurram.Core (got {type(core).__name__})")
     core.get_block(0)
     return CoreCircuit(core, device=device, codeobj_class=codeobj_class, block=block)

@@ -14,6 +14,7 @@ draws, so the chains are independent.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import brian2 as b2
@@ -22,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from ..._checks import as_finite_array, check_int
 
-from .neurons import NeuRRAMNeurons
+from .neurons import CycleTimeWarning, NeuRRAMNeurons
 from .synapses import TransposableSynapses
 
 __all__ = ["rbm_sampler"]
@@ -133,7 +134,9 @@ def rbm_sampler(chip_rbm: Any, v0: ArrayLike, sweeps: int,
         objects += [rows, cols, syn, hmon, vmon]
         monitors.append((hmon, vmon))
     b2.seed(seed)
-    b2.Network(*objects).run(sweeps * b2.defaultclock.dt, namespace={})
+    with warnings.catch_warnings():      # one step is one Gibbs sweep here, whatever dt is
+        warnings.simplefilter("ignore", CycleTimeWarning)
+        b2.Network(*objects).run(sweeps * b2.defaultclock.dt, namespace={})
     hidden = np.stack([np.asarray(h.y).T for h, _ in monitors])
     visible = np.stack([np.asarray(v.y).T for _, v in monitors])
     return (hidden[0], visible[0]) if single else (hidden, visible)
