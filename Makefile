@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 # on other Pythons it would pull a multi-GB CUDA build, so it is installed only there (TRAIN=1 forces it).
 TRAIN ?= $(shell $(PYTHON) -c 'import sys; print(1 if sys.version_info[:2] == (3, 11) else 0)')
 comma := ,
-TEST_EXTRAS := dev$(comma)nir$(comma)audio$(comma)sweep$(if $(filter 1,$(TRAIN)),$(comma)train,)
+TEST_EXTRAS := dev$(comma)nir$(comma)audio$(comma)sweep$(comma)docs$(if $(filter 1,$(TRAIN)),$(comma)train,)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ test: $(VENV)/.installed-test $(VENV)/.system-packages
 	$(BIN)/lint-imports setup.cfg
 	$(BIN)/mypy --config-file setup.cfg
 	$(BIN)/python -m pytest -q
+
+# The user guide and the API reference (mkdocs.yml): a static site in site/, built offline in
+# strict mode (a broken link, reference or docstring fails the build)
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(VENV)/.installed
 	mkdir -p results

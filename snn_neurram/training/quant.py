@@ -47,6 +47,8 @@ def clipped_relu(x: torch.Tensor, alpha: torch.Tensor, bits: int | None = None) 
     bits : int, optional
         Output levels k * alpha / L, L = 2**bits - 1.
 
+    Notes
+    -----
     Gradients: to x, 1 where 0 < x < alpha and 0 elsewhere; to alpha, 1 for every element with
     x > alpha (the rounding passes gradients straight through and gives alpha none).
     """
