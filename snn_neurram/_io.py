@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import socket
@@ -181,10 +182,15 @@ def _plain(obj):
     if isinstance(obj, np.ndarray):
         return _plain(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None             # JSON has no NaN or infinity: null (not measured, not reached)
     return obj
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` (numpy values allowed) as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(_plain(obj), indent=2) + "\n").encode())
+    """Write ``obj`` (numpy values allowed) as indented JSON, atomically; NaN and infinite
+    numbers are written as null (strict JSON has neither). The file gets the permissions of an
+    ordinary new file (0666 minus the umask) or those of the file it replaces."""
+    atomic_write_bytes(path, (json.dumps(_plain(obj), indent=2, allow_nan=False) +
+                              "\n").encode())

@@ -28,7 +28,8 @@ def no_work(monkeypatch):
     def started(args):
         raise AssertionError(f"{args.command} started despite a bad option")
 
-    for name in ("cmd_demo", "cmd_compare", "cmd_bench", "cmd_map", "cmd_energy", "cmd_data"):
+    for name in ("cmd_demo", "cmd_compare", "cmd_bench", "cmd_map", "cmd_energy", "cmd_data",
+                 "cmd_sweep"):
         monkeypatch.setattr(cli, name, started)
 
 
@@ -61,6 +62,9 @@ REJECTS = [
     (["demo", "--json", "{dir}"], "--json", "is a folder"),
     (["demo", "--json", "{file}/x.json"], "--json", "is a file, not a folder"),
     (["demo", "--json", ""], "--json", "empty"),
+    # the JSON's folder must exist: a mistyped folder is not created silently
+    (["demo", "--json", "{tmp}/no_such_folder/x.json"], "--json", "does not exist"),
+    (["bench", "maxcut", "--json", "{tmp}/no_such_folder/x.json"], "--json", "does not exist"),
     (["map", "digits-mlp", "--json", "{dir}"], "--json", "is a folder"),
     (["map", "digits-mlp", "--figure", "{dir}"], "--figure", "is a folder"),
     (["demo", "--read-time", "0"], "--read-time", "> 0"),
@@ -77,13 +81,28 @@ REJECTS = [
     (["bench", "classify", "--chips", "101"], "--chips", "[1, 100]"),
     (["bench", "classify", "--epochs", "0"], "--epochs", "[1, 100000]"),
     (["bench", "classify", "--epochs", "-3"], "--epochs", "[1, 100000]"),
-    # given but the command would ignore it: refused rather than silently dropped
-    (["bench", "rbm", "--chips", "2"], "--chips", "only used by 'bench classify'"),
-    (["bench", "rbm", "--epochs", "2"], "--epochs", "only used by 'bench classify'"),
     (["bench", "classify", "--draws", "0"], "--draws", "[1, 100]"),
-    (["bench", "rbm", "--draws", "2"], "--draws", "only used by 'bench classify'"),
+    (["bench", "classify", "--test-samples", "0"], "--test-samples", "[1, inf)"),
+    (["bench", "rbm", "--chips", "0"], "--chips", "[1, 100]"),
+    (["bench", "rbm", "--epochs", "0"], "--epochs", "[1, 100000]"),
+    (["bench", "rbm", "--train-samples", "0"], "--train-samples", "[1, inf)"),
+    (["bench", "rbm", "--protocol", "known"], "--protocol", "invalid choice"),
+    (["bench", "maxcut", "--sweeps", "0"], "--sweeps", "[1, 1000000]"),
+    (["bench", "maxcut", "--method", "random"], "--method", "invalid choice"),
+    (["bench", "maxcut", "{dir}"], "GRAPH", "is a folder"),
+    (["bench", "rbm", "--dataset", "mnist"], "--dataset", "invalid choice"),
+    # another benchmark's option: refused, naming the benchmark that has it, rather than
+    # silently dropped (each benchmark has its own options)
+    (["bench", "rbm", "--draws", "2"], "--draws", "it is an option of 'bench classify'"),
+    (["bench", "maxcut", "--epochs", "2"], "--epochs", "not an option of 'bench maxcut'"),
+    (["bench", "maxcut", "--out", "x"], "--out", "not an option of 'bench maxcut'"),
+    (["bench", "maxcut", "--dataset", "digits"], "--dataset", "not an option"),
+    (["bench", "classify", "--protocol", "blind"], "--protocol", "'bench rbm'"),
+    (["bench", "rbm", "--sweeps", "3"], "--sweeps", "'bench maxcut'"),
+    (["demo", "--chips", "3"], "--chips", "not an option of 'demo'"),
     (["compare", "--data", "{dir}"], "--data", "only used with --dataset fashion-mnist"),
     (["bench", "classify", "--data", "{dir}"], "--data", "only used with --dataset"),
+    (["bench", "rbm", "--data", "{dir}"], "--data", "only used with --dataset"),
     (["map", "{file}", "--cores", "4"], "--cores", "saved program file"),
     (["energy", "{file}", "--seed", "1"], "--seed", "saved program file"),
     (["map", "{file}", "--replicate"], "--replicate", "saved program file"),
@@ -102,7 +121,8 @@ def test_bad_option_exits_2_naming_the_option(argv, option, fragment, paths, no_
         parse_args(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert f"snn-neurram {argv[0]}: error: argument {option}" in err, err
+    command = " ".join(argv[:2]) if argv[0] == "bench" else argv[0]
+    assert f"snn-neurram {command}: error: argument {option}" in err, err
     assert fragment in err, err
     assert "Traceback" not in err
     # main() reports the same and returns the status (the console script exits with it)
@@ -219,13 +239,102 @@ def test_bugs_still_raise(monkeypatch, paths):
 
 
 def test_valid_map_runs_and_writes_json(paths, capsys):
-    path = paths["tmp"] / "new" / "map.json"            # the JSON's folder is created
-    fig = paths["tmp"] / "map.png"
+    path = paths["tmp"] / "map.json"
+    fig = paths["tmp"] / "new" / "map.png"              # a figure's folder is created
     assert main(["map", "digits-mlp", "--seed", "0", "--cores", "2", "--json", str(path),
                  "--figure", str(fig)]) == 0
     rep = json.loads(path.read_text())
-    assert rep["cores_used"] == 1 and fig.exists()
-    assert "figure:" in capsys.readouterr().out
+    assert rep["cores_used"] == 1 and fig.exists() and rep["figure"] == str(fig)
+    assert rep["network"] == "digits-mlp"
+    out = capsys.readouterr().out
+    assert "figure:" in out and "row pairs" in out
+
+
+@pytest.mark.parametrize("command", ["map", "energy"])
+def test_map_and_energy_write_no_figure_unless_asked(command, paths, monkeypatch, capsys):
+    """No PNG appears in the current folder (nor anywhere) without --figure."""
+    monkeypatch.chdir(paths["tmp"])
+    path = paths["tmp"] / f"{command}.json"
+    assert main([command, "digits-mlp", "--cores", "2", "--json", str(path)]) == 0
+    assert not list(paths["tmp"].rglob("*.png"))
+    assert json.loads(path.read_text())["figure"] is None
+    out = capsys.readouterr().out
+    assert "figure:" not in out
+    if command == "energy":             # one unit convention in the text: nJ and µs
+        assert "µs" in out and "nJ" in out and " us" not in out and "uJ" not in out
+
+
+def test_every_option_shows_its_default():
+    """Every option's help names its default (argparse's own --help and --version aside)."""
+    _, subs = cli._parsers()
+    missing = []
+    for name, parser in subs.items():
+        for action in parser._actions:
+            if action.dest in ("help", "what", "command") or not action.option_strings and \
+                    action.nargs is None:
+                continue
+            if "default" not in (action.help or ""):
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, missing
+
+
+def test_json_may_go_into_the_out_folder_the_run_creates(paths, no_work):
+    """``--out OUT --json OUT/r.json``: OUT is created by the run, so its absence is fine; any
+    other missing folder is an error (see REJECTS)."""
+    out = paths["tmp"] / "new_out"
+    args = parse_args(["bench", "classify", "--out", str(out), "--json", str(out / "r.json")])
+    assert args.json == str(out / "r.json") and not out.exists()
+    with pytest.raises(SystemExit):
+        parse_args(["bench", "classify", "--out", str(out), "--json",
+                    str(paths["tmp"] / "other" / "r.json")])
+
+
+def test_bench_has_separate_benchmarks(capsys):
+    """bench rbm, classify and maxcut each take only their own options."""
+    _, subs = cli._parsers()
+    opts = {name: set(subs[f"bench {name}"]._option_string_actions)
+            for name in ("rbm", "classify", "maxcut")}
+    assert {"--epochs", "--chips", "--protocol", "--no-uses"} <= opts["rbm"]
+    assert "--draws" not in opts["rbm"] and "--sweeps" not in opts["rbm"]
+    assert {"--epochs", "--chips", "--draws"} <= opts["classify"]
+    assert "--protocol" not in opts["classify"]
+    assert {"--sweeps", "--chains", "--method"} <= opts["maxcut"]
+    assert not {"--epochs", "--chips", "--draws", "--dataset", "--out"} & opts["maxcut"]
+    # the command lines of the docs still parse
+    args = parse_args(["bench", "rbm", "--dataset", "digits", "--protocol", "both",
+                       "--json", "r.json"])
+    assert (args.what, args.protocol, args.epochs, args.chips) == ("rbm", "both", None, None)
+    args = parse_args(["bench", "maxcut", "--sweeps", "5", "--chains", "2", "--method",
+                       "parallel"])
+    assert (args.graph, args.sweeps, args.chains, args.method) == (None, 5, 2, "parallel")
+    with pytest.raises(SystemExit):
+        parse_args(["bench"])                          # which benchmark: required
+    assert "required" in capsys.readouterr().err
+
+
+def test_bench_rbm_passes_its_options_exactly(monkeypatch, paths):
+    """``bench rbm --epochs 2 --chips 3`` trains 2 epochs on 3 chips (it used to be refused,
+    and before that silently ignored)."""
+    from snn_neurram.apps import rbm_bench
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(dataset, seed=0, recipe=None, uses=True, **kwargs):
+        seen.append((recipe, uses))
+        raise Stop
+
+    monkeypatch.setattr(rbm_bench, "recovery_benchmark", fake)
+    out = str(paths["tmp"] / "bench")
+    for argv, want in ((["--epochs", "2", "--chips", "3"], ({"epochs": 2, "chips": 3}, True)),
+                       (["--train-samples", "50", "--test-samples", "9", "--no-uses"],
+                        ({"train_samples": 50, "test_samples": 9}, False)),
+                       ([], ({}, True))):
+        with pytest.raises(Stop):
+            main(["bench", "rbm", "--out", out] + argv)
+        assert seen[-1] == want
 
 
 def test_console_script_exits_2_without_traceback():

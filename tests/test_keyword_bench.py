@@ -35,7 +35,7 @@ def test_every_temporal_model_on_the_ci_keywords(tmp_path):
             np.mean(summary["per_chip"]))
         assert row["gap_points"] == pytest.approx(
             100 * (row["software_accuracy"] - row["accuracy"]))
-        assert row["energy_uj"] > 0 and row["latency_us"] > 0 and row["synaptic_events"] > 0
+        assert row["energy_j"] > 0 and row["latency_s"] > 0 and row["synaptic_events"] > 0
     # the recurrent layer's own spikes drive rows of its array
     assert rows["recurrent SNN"]["rows_of_hidden_layer"] == 64 + 32
     assert rows["LSTM (2 x 8)"]["spikes"] is None and rows["LSTM (2 x 8)"]["steps"] == 49

@@ -131,8 +131,8 @@ def test_compare_cli_json(tmp_path):
         ("ann", "bit-serial"), ("snn", "rate"), ("snn", "rate"), ("snn", "latency"),
         ("snn", "latency")]
     for r in rows:
-        assert set(r) >= {"mode", "coding", "in_bits", "steps", "accuracy", "latency_us",
-                          "energy_uj", "spikes", "synaptic_events", "software_accuracy"}
+        assert set(r) >= {"mode", "coding", "in_bits", "steps", "accuracy", "latency_s",
+                          "energy_j", "spikes", "synaptic_events", "software_accuracy"}
         summary = r["accuracy_summary"]
         assert summary["chips"] == 2 and len(summary["per_chip"]) == 2
         assert r["accuracy"] == pytest.approx(np.mean(summary["per_chip"]))

@@ -190,7 +190,7 @@ def program_account(program: Any, in_bits: int = 4, out_bits: int = 4,
         "edp_js": energy * latency,
         "energy_by_component_j": by_comp,
         "layers": layers,
-        "model": model.to_dict(),
+        "energy_model": model.to_dict(),
         "notes": "MACs count one per weight and input (the chip's peak figures count one per "
                  "cell, two per differential weight); latency: layers in sequence (parallel LSTM "
                  "cells at the same time where they hold different cores), a layer's "

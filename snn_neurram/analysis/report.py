@@ -89,12 +89,12 @@ def report_text(program: Any, rep: dict[str, Any] | None = None) -> str:
     """The report as an aligned text table."""
     rep = report(program, energy=False) if rep is None else rep
     lines = [f"{'layer':<14s}{'matrix':>11s}{'segs':>7s}{'blocks':>8s}{'repl':>6s}"
-             f"{'cores':>7s}{'rows':>6s}{'cols':>6s}{'util':>7s}  cores"]
+             f"{'cores':>7s}{'row pairs':>10s}{'cols':>6s}{'util':>7s}  cores"]
     for L in rep["layers"]:
         lines.append(
             f"{L['name'][:13]:<14s}{L['matrix'][0]:>5d}x{L['matrix'][1]:<5d}"
             f"{L['row_segments']:>3d}x{L['column_segments']:<3d}{L['blocks']:>8d}"
-            f"{L['replicas']:>6d}{len(L['cores']):>7d}{L['row_pairs_used']:>6d}"
+            f"{L['replicas']:>6d}{len(L['cores']):>7d}{L['row_pairs_used']:>10d}"
             f"{L['columns_used']:>6d}{100 * L['utilisation_of_its_cores']:>6.1f}%  "
             f"{','.join(map(str, L['cores']))}")
     lines.append(f"{rep['cores_used']} of {rep['cores_available']} cores, "
@@ -111,16 +111,16 @@ def energy_text(acc: dict[str, Any]) -> str:
     """An energy account (:func:`snn_neurram.energy.program_account`) as a text table."""
     comps = list(acc["energy_by_component_j"])
     head = "".join(f"{_COMPONENT_NAMES.get(c, c)[:12]:>13s}" for c in comps)
-    lines = [f"energy per inference (nJ) and latency, {acc['in_bits']}-bit inputs, "
+    lines = [f"energy per inference (nJ) and latency (µs), {acc['in_bits']}-bit inputs, "
              f"{acc['out_bits']}-bit outputs",
-             f"{'layer':<12s}{'MVMs':>7s}{head}{'total':>10s}{'latency':>11s}"]
+             f"{'layer':<12s}{'MVMs':>7s}{head}{'total':>10s}{'latency':>12s}"]
     for L in acc["layers"]:
         cells = "".join(f"{1e9 * L['energy_by_component_j'][c]:>13.2f}" for c in comps)
         lines.append(f"{L['name'][:11]:<12s}{L['mvms']:>7d}{cells}"
-                     f"{1e9 * L['energy_j']:>10.2f}{1e6 * L['latency_s']:>9.1f} us")
+                     f"{1e9 * L['energy_j']:>10.2f}{1e6 * L['latency_s']:>9.1f} µs")
     tot = "".join(f"{1e9 * acc['energy_by_component_j'][c]:>13.2f}" for c in comps)
     lines.append(f"{'total':<12s}{'':>7s}{tot}{1e9 * acc['energy_per_inference_j']:>10.2f}"
-                 f"{1e6 * acc['latency_per_inference_s']:>9.1f} us")
+                 f"{1e6 * acc['latency_per_inference_s']:>9.1f} µs")
     lines.append(f"{acc['macs_per_inference']:,} MACs per inference: "
                  f"{acc['tops']:.4f} TOPS in sequence, {acc['tops_pipelined']:.4f} TOPS "
                  f"pipelined ({acc['inferences_per_s_pipelined']:,.0f} inferences/s), "

@@ -252,7 +252,8 @@ def classify_benchmark(dataset: str = "digits", recipe: dict[str, Any] | None = 
         log(f"eta sweep: trained at {eta_tr:g}: " + ", ".join(f"{a:.3f}" for a in row))
 
     result = {
-        "dataset": dataset, "model": r["model"], "recipe": r,
+        "dataset": dataset, "network": r["model"], "recipe": r,
+        "chip_seeds": [seed + 1000 + c for c in range(chips)],
         "train_images": len(X_fit), "validation_images": n_val, "test_images": len(X_te),
         "accuracy": acc, "levers": levers, "best_chip_row": best,
         "gap_points": 100 * (q - acc[best]["mean"]),

@@ -56,8 +56,9 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                    trained_steps: Sequence[int] = (8, 16), trained: bool = True,
                    log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Run the comparison over ``chips`` chips (seeds ``seed`` ... ``seed + chips - 1``);
-    returns a dict with ``rows`` (one per configuration, accuracy summarised over the chips)
-    and figure paths.
+    returns a dict with ``network`` (the trained MLP's name), ``rows`` (one per configuration,
+    accuracy summarised over the chips; latency in s and energy in J per inference, ``latency_s``,
+    ``energy_j``) and figure paths.
 
     Rows: the ReLU MLP in multi-bit ANN mode (``ann_bits``), the same MLP converted to a
     spiking network (``codings`` x ``steps``), and -- with PyTorch installed and ``trained`` --
@@ -101,8 +102,8 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
             acc = program_account(program, bits, out_bits)
             _add(per, ("ann", "bit-serial", bits, None), log, {
                 "accuracy": float(np.mean(y.argmax(1) == y_te)),
-                "latency_us": 1e6 * acc["latency_per_inference_s"],
-                "energy_uj": 1e6 * acc["energy_per_inference_j"], "spikes": None,
+                "latency_s": acc["latency_per_inference_s"],
+                "energy_j": acc["energy_per_inference_j"], "spikes": None,
                 "synaptic_events": acc["synaptic_events_per_inference"]})
         for coding in codings:
             for T in steps:
@@ -130,7 +131,7 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
                                "software_accuracy": software.get(key, float_acc),
                                "accuracy": float(accs.mean()),
                                "accuracy_summary": summarize(accs, len(y_te))}
-        for name in ("latency_us", "energy_uj", "spikes", "synaptic_events"):
+        for name in ("latency_s", "energy_j", "spikes", "synaptic_events"):
             values = [r[name] for r in runs if r[name] is not None]
             row[name] = float(np.mean(values)) if values else None     # None: not applicable
         rows.append(row)
@@ -145,15 +146,15 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
             r, os.path.join(out_dir, f"raster_{name}_{dataset}.png"))
         figures[f"membrane_{name}"] = membrane_figure(
             r, os.path.join(out_dir, f"membrane_{name}_{dataset}.png"))
-    return {"dataset": dataset, "model": net.name, "float_accuracy": float_acc,
+    return {"dataset": dataset, "network": net.name, "float_accuracy": float_acc,
             "trained_snn": snn_info, "chips": chips, "chip_seeds": list(range(seed, seed + chips)),
             "test_samples": len(y_te), "out_bits": out_bits, "rows": rows, "figures": figures,
             "seconds": time.perf_counter() - t0}
 
 
 def _snn_metrics(r: SNNResult, y: np.ndarray) -> dict[str, float]:
-    return {"accuracy": float(np.mean(r.predictions == y)), "latency_us": 1e6 * r.latency_s,
-            "energy_uj": 1e6 * r.energy_per_inference_j, "spikes": r.spikes_per_inference,
+    return {"accuracy": float(np.mean(r.predictions == y)), "latency_s": r.latency_s,
+            "energy_j": r.energy_per_inference_j, "spikes": r.spikes_per_inference,
             "synaptic_events": r.synaptic_events_per_inference}
 
 
@@ -182,5 +183,5 @@ def _row_text(r):
             f"{'trained ' if r['mode'] == 'snn_trained' else ''}snn {r['coding']} T={r['steps']}")
     spikes = "        –" if r["spikes"] is None else f"{r['spikes']:9.0f}"
     return (f"  {what:<20s} accuracy {100 * r['accuracy']:6.2f} %  latency "
-            f"{r['latency_us']:9.1f} us  energy {1e3 * r['energy_uj']:9.2f} nJ  spikes "
+            f"{1e6 * r['latency_s']:9.1f} µs  energy {1e9 * r['energy_j']:9.2f} nJ  spikes "
             f"{spikes}  synaptic events {r['synaptic_events']:11.0f}")

@@ -113,7 +113,7 @@ def _row(name: str, mode: str, software: float, accs: list[float], n_test: int,
                            "software_accuracy": software, "accuracy": float(acc.mean()),
                            "gap_points": 100 * (software - float(acc.mean())),
                            "accuracy_summary": summarize(acc, n_test), **extra}
-    for key in ("energy_uj", "latency_us", "spikes", "synaptic_events"):
+    for key in ("energy_j", "latency_s", "spikes", "synaptic_events"):
         vals = [r[key] for r in runs if r.get(key) is not None]
         row[key] = float(np.mean(vals)) if vals else None
     return row
@@ -129,8 +129,8 @@ def _ann_run(program: Any, X: np.ndarray, y: np.ndarray, in_bits: int, out_bits:
     events per inference (the energy account) appended to ``runs``."""
     out = program.run(X, in_bits=in_bits, out_bits=out_bits, head_bits=head_bits, seed=seed)
     acc = program_account(program, in_bits, out_bits)
-    runs.append({"energy_uj": 1e6 * acc["energy_per_inference_j"],
-                 "latency_us": 1e6 * acc["latency_per_inference_s"],
+    runs.append({"energy_j": acc["energy_per_inference_j"],
+                 "latency_s": acc["latency_per_inference_s"],
                  "synaptic_events": acc["synaptic_events_per_inference"]})
     return float(np.mean(np.asarray(out).argmax(1) == y))
 
@@ -245,8 +245,8 @@ def snn_rows(S: np.ndarray, task: TemporalTask, chips: int, seed: int,
                                     seed=seed)
             res = cast("SNNResult", program.run(S[te], mode="snn", coding="spikes", seed=seed))
             accs.append(float(np.mean(res.predictions == y[te])))
-            runs.append({"energy_uj": 1e6 * res.energy_per_inference_j,
-                         "latency_us": 1e6 * res.latency_s,
+            runs.append({"energy_j": res.energy_per_inference_j,
+                         "latency_s": res.latency_s,
                          "spikes": res.spikes_per_inference,
                          "synaptic_events": res.synaptic_events_per_inference})
             _log_chip(log, c, chips, accs[-1], software)
@@ -274,7 +274,8 @@ def _figure(rows: list[dict[str, Any]], name: str, out_dir: str | None,
 
 def _result(task: TemporalTask, rows: list[dict[str, Any]], seed: int, chips: int,
             recipes: dict[str, Any], figures: dict[str, str], t0: float) -> dict[str, Any]:
-    return {"dataset": task.name, "seed": seed, "chips": chips, "figures": figures,
+    return {"dataset": task.name, "network": [row["model"] for row in rows],
+            "seed": seed, "chips": chips, "figures": figures,
             "chip_seeds": list(range(seed, seed + chips)), "recipes": recipes,
             "classes": [str(c) for c in task.classes], "clips": task.counts(),
             "rows": rows, "seconds": time.perf_counter() - t0}

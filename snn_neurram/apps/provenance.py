@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,10 +28,13 @@ def _git(*args: str) -> str | None:
         return None
 
 
-def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The command (``argv``, default ``sys.argv``), the time (UTC), the package version and,
-    in a git checkout, its commit and whether the tree had changes, the versions of Python,
-    numpy and Brian2, the platform and its cores."""
+def provenance(argv: Sequence[str] | None = None,
+               seeds: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The command (``argv``, default ``sys.argv``), the seeds the run used (``seeds``, e.g.
+    ``{"seed": 0, "chip_seeds": [0, 1, 2]}``; None when not given), the time (UTC), the package
+    version and, in a git checkout, its commit and whether the tree had changes, the versions of
+    Python, numpy and Brian2, the platform and its cores. Values that do not apply or are not
+    known are None."""
     argv = list(sys.argv if argv is None else argv)
     try:
         from importlib.metadata import version
@@ -38,7 +42,8 @@ def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except Exception:                            # not installed, or no metadata
         brian2 = None
     commit = _git("rev-parse", "HEAD")
-    return {"command": " ".join([os.path.basename(argv[0])] + argv[1:]) if argv else "",
+    return {"command": shlex.join([os.path.basename(argv[0])] + argv[1:]) if argv else "",
+            "seeds": None if seeds is None else dict(seeds),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "snn_neurram": __version__, "git_commit": commit,
             "git_dirty": None if commit is None else bool(_git("status", "--porcelain")),
