@@ -274,15 +274,9 @@ def _fmt_pct(x):
 
 
 def _demo_json(core: dict[str, Any], chip: dict[str, Any]) -> dict[str, Any]:
-    """The demo's results as written to --json: the network under ``network``, conductances in
-    siemens (``_siemens``), the chip demo under ``chip_demo`` without its text report."""
+    """The demo's results as written to --json: the network under ``network``, the chip demo
+    under ``chip_demo`` without its text report."""
     r = {"network": core.get("model"), **{k: v for k, v in core.items() if k != "model"}}
-    c = dict(r.get("core", {}))
-    for name in ("programming_error_rms", "relaxation_rms"):
-        if f"{name}_uS" in c:
-            value = c.pop(f"{name}_uS")
-            c[f"{name}_siemens"] = None if value is None else 1e-6 * value
-    r["core"] = c
     if chip:
         r["chip_demo"] = {"network": chip.get("model"),
                           **{k: v for k, v in chip.items() if k not in ("model", "report")}}

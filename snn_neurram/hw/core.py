@@ -1069,8 +1069,8 @@ class Core:
             "pulses_mean": float(self.pulses[used].mean()),
             "pulses_max": int(self.pulses[used].max()),
             "in_band_fraction": float(np.mean(np.abs(err) <= self.device.tolerance)),
-            "programming_error_rms_uS": float(np.sqrt(np.mean(err ** 2)) * 1e6),
-            "relaxation_rms_uS": float(np.sqrt(np.mean(relax ** 2)) * 1e6),
+            "programming_error_rms_siemens": float(np.sqrt(np.mean(err ** 2))),
+            "relaxation_rms_siemens": float(np.sqrt(np.mean(relax ** 2))),
             "stuck_cells": int(np.sum(self.faults[used] != FAULT_NONE)),
             "read_time_s": self.read_time,
         }
