@@ -458,8 +458,12 @@ def _benchmark(dataset: str, seed: int, chip: Chip | None, recipe: dict[str, Any
                 entry[f"{name}_over_sklearn"] = (entry[name]["error_reduction"] / sk_red
                                                  if sk_red > 0 else None)
             cells[kind] = entry
-            examples.setdefault(prot, {})[kind] = (x[:6], recs["chip"][0][:6],
-                                                   recs["software"][0][:6], X_te[:6])
+            # the figure's rows: the input, every method (first run), the original
+            examples.setdefault(prot, {})[kind] = {
+                "corrupted": x[:6],
+                **{ROWS[name]: recs[name][0][:6]
+                   for name in ("chip", "software", "sklearn", "knn", "pca", "mean_image")},
+                "original": X_te[:6]}
             log(f"  {prot:<5s} {kind:<6s} L2 before {before.mean():.3f}; error reduction: " +
                 ", ".join(f"{name} {entry[name]['error_reduction']:.3f}" for name in ROWS) +
                 f"; chip / software {entry['chip_over_software']:.2f}")
@@ -472,7 +476,11 @@ def _benchmark(dataset: str, seed: int, chip: Chip | None, recipe: dict[str, Any
     if figure:
         from ..analysis.plotting import recovery_figure, recovery_rows_figure
 
-        result["figure"] = recovery_figure(examples[protocols[0]], figure, dataset)
+        first = result["protocols"][protocols[0]]["corruptions"]
+        scores = {kind: {ROWS[name]: e[name]["error_reduction"] for name in ROWS}
+                  for kind, e in first.items()}
+        result["figure"] = recovery_figure(examples[protocols[0]], figure, dataset,
+                                           scores=scores, protocol=protocols[0])
         stem, dot, ext = figure.rpartition(".")
         rows_path = f"{stem}_rows.{ext}" if dot else f"{figure}_rows.png"
         tables = {p: {kind: {ROWS[name]: (e[name]["error_reduction"], *e[name]["ci95_images"])
