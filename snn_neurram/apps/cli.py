@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -904,6 +905,12 @@ def _conflicts(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings a parser takes, read from its usage line (which lists every option by
+    its first name) and the help option's long name."""
+    return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", parser.format_usage())) | {"--help"}
+
+
 def _unknown(extra: list[str], command: str,
              subs: dict[str, argparse.ArgumentParser]) -> str:
     """The message for arguments ``command`` does not take, naming the first one and the
@@ -913,7 +920,7 @@ def _unknown(extra: list[str], command: str,
     if not option.startswith("-"):
         return f"unrecognized arguments: {' '.join(extra)}"
     owners = [f"'{name}'" for name, p in subs.items()
-              if name != command and option in p._option_string_actions
+              if name != command and option in _option_strings(p)
               and option not in ("-h", "--help", "--verbose")]
     where = f"; it is an option of {', '.join(owners)}" if owners else ""
     return f"argument {option}: not an option of '{command}'{where} (see --help)"
@@ -928,7 +935,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # something else (``bench maxcut --out x`` would take x for GRAPH)
     command = " ".join(tokens[:2]) if tokens[:1] == ["bench"] else (tokens[0] if tokens else "")
     if command in subs and command != "bench":
-        known = subs[command]._option_string_actions
+        known = _option_strings(subs[command])
         for token in tokens[1:]:
             if token == "--":
                 break
