@@ -633,6 +633,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                    seeds={"seed": spec.get("seed"), "chip_seeds": list(chip_seeds)})
 
 
+def _recipe_default(recipes: dict[str, dict[str, Any]], key: str, unset: str = "all") -> str:
+    """'60 for digits, 10 for fashion-mnist': a recipe's value per data set."""
+    values = {r[key] for r in recipes.values()}
+    if len(values) == 1:
+        value = values.pop()
+        return unset if value is None else str(value)
+    return ", ".join(f"{unset if r[key] is None else r[key]} for {name}"
+                     for name, r in recipes.items())
+
+
+def _subset_options(p: argparse.ArgumentParser, recipes: dict[str, Any], verb: str) -> None:
+    """--train-samples and --test-samples of a benchmark whose recipes are ``recipes``."""
+    p.add_argument("--train-samples", metavar="N", type=_positive_int("train_samples"),
+                   help="train on N images drawn from the training split (default: "
+                   f"{_recipe_default(recipes, 'train_samples')})")
+    p.add_argument("--test-samples", metavar="N", type=_positive_int("test_samples"),
+                   help=f"{verb} the first N test images (default: "
+                   f"{_recipe_default(recipes, 'test_samples')})")
+
+
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name (``bench`` and ``bench rbm``, ...)."""
     from .classify_bench import RECIPES as CLASSIFY_RECIPES
@@ -647,15 +667,6 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     seed_help = f"random seed, an integer in [0, {MAX_SEED}] (default: %(default)s)"
     json_help = ("also write the results as JSON, with the provenance of the run (a file in an "
                  "existing folder; default: none)")
-
-    def recipe_default(recipes: dict[str, dict[str, Any]], key: str, unset: str = "all") -> str:
-        """'60 for digits, 10 for fashion-mnist': a recipe's value per data set."""
-        values = {r[key] for r in recipes.values()}
-        if len(values) == 1:
-            value = values.pop()
-            return unset if value is None else str(value)
-        return ", ".join(f"{unset if r[key] is None else r[key]} for {name}"
-                         for name, r in recipes.items())
 
     p = subs["demo"] = sub.add_parser(
         "demo", help="classify the 8x8 digits through a simulated core")
@@ -753,16 +764,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    "authors' notebook (paper) (default: %(default)s)")
     b.add_argument("--epochs", type=_positive_int("epochs", MAX_EPOCHS),
                    help=f"training epochs of the RBMs in [1, {MAX_EPOCHS}] (default: "
-                   f"{recipe_default(RBM_RECIPES, 'epochs')})")
+                   f"{_recipe_default(RBM_RECIPES, 'epochs')})")
     b.add_argument("--chips", type=_positive_int("chips", MAX_CHIPS),
                    help=f"chips and software sampling runs in [1, {MAX_CHIPS}] (default: "
-                   f"{recipe_default(RBM_RECIPES, 'chips')})")
-    b.add_argument("--train-samples", metavar="N", type=_positive_int("train_samples"),
-                   help="train on N images drawn from the training split (default: "
-                   f"{recipe_default(RBM_RECIPES, 'train_samples')})")
-    b.add_argument("--test-samples", metavar="N", type=_positive_int("test_samples"),
-                   help="recover the first N test images (default: "
-                   f"{recipe_default(RBM_RECIPES, 'test_samples')})")
+                   f"{_recipe_default(RBM_RECIPES, 'chips')})")
+    _subset_options(b, RBM_RECIPES, "recover")
     b.add_argument("--no-uses", action="store_true",
                    help="skip the other uses of the RBM: log-likelihood (AIS), samples, "
                    "classification (default: off, they are measured)")
@@ -782,19 +788,14 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    help="data set (default: %(default)s)")
     b.add_argument("--chips", type=_positive_int("chips", MAX_CHIPS),
                    help=f"simulated chips in [1, {MAX_CHIPS}] (default: "
-                   f"{recipe_default(CLASSIFY_RECIPES, 'chips')})")
+                   f"{_recipe_default(CLASSIFY_RECIPES, 'chips')})")
     b.add_argument("--epochs", type=_positive_int("epochs", MAX_EPOCHS),
                    help=f"training epochs in [1, {MAX_EPOCHS}] (default: "
-                   f"{recipe_default(CLASSIFY_RECIPES, 'epochs')})")
+                   f"{_recipe_default(CLASSIFY_RECIPES, 'epochs')})")
     b.add_argument("--draws", type=_positive_int("draws", MAX_DRAWS),
                    help=f"read-noise draws per chip in [1, {MAX_DRAWS}] (default: "
-                   f"{recipe_default(CLASSIFY_RECIPES, 'draws')})")
-    b.add_argument("--train-samples", metavar="N", type=_positive_int("train_samples"),
-                   help="train on N images drawn from the training split (default: "
-                   f"{recipe_default(CLASSIFY_RECIPES, 'train_samples')})")
-    b.add_argument("--test-samples", metavar="N", type=_positive_int("test_samples"),
-                   help="test on the first N test images (default: "
-                   f"{recipe_default(CLASSIFY_RECIPES, 'test_samples')})")
+                   f"{_recipe_default(CLASSIFY_RECIPES, 'draws')})")
+    _subset_options(b, CLASSIFY_RECIPES, "test on")
     b.add_argument("--data", metavar="FOLDER", type=_data_folder(),
                    help="folder of the Fashion-MNIST IDX files; only with --dataset "
                    "fashion-mnist (default: Debian's dataset-fashion-mnist)")
