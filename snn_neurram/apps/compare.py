@@ -142,10 +142,11 @@ def run_comparison(dataset: str = "digits", model: str = "mlp",
     figures = {"accuracy": comparison_figure(rows, float_acc, dataset,
                                              os.path.join(out_dir, f"compare_{dataset}.png"))}
     for name, r in shown.items():
+        # the recorded input is the first test input
         figures[f"raster_{name}"] = raster_figure(
-            r, os.path.join(out_dir, f"raster_{name}_{dataset}.png"))
+            r, os.path.join(out_dir, f"raster_{name}_{dataset}.png"), true_class=int(y_te[0]))
         figures[f"membrane_{name}"] = membrane_figure(
-            r, os.path.join(out_dir, f"membrane_{name}_{dataset}.png"))
+            r, os.path.join(out_dir, f"membrane_{name}_{dataset}.png"), true_class=int(y_te[0]))
     return {"dataset": dataset, "network": net.name, "float_accuracy": float_acc,
             "trained_snn": snn_info, "chips": chips, "chip_seeds": list(range(seed, seed + chips)),
             "test_samples": len(y_te), "out_bits": out_bits, "rows": rows, "figures": figures,
