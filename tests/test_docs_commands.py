@@ -43,7 +43,12 @@ def _commands():
     return found
 
 
-COMMANDS = _commands()
+def _not_runnable(command):
+    return [why for why, pattern in NOT_RUNNABLE.items() if pattern.search(command)]
+
+
+FOUND = _commands()
+COMMANDS = [c for c in FOUND if not _not_runnable(c[2])]
 
 
 def test_the_pages_show_commands_of_every_subcommand():
@@ -51,12 +56,16 @@ def test_the_pages_show_commands_of_every_subcommand():
     assert shown >= {"demo", "map", "energy", "compare", "bench", "sweep", "data"}
 
 
+def test_few_command_lines_are_left_out():
+    """Synopses, error messages and the like are not parsed; they stay the exception."""
+    left_out = [f"{p}:{n}: {_not_runnable(c)[0]}" for p, n, c in FOUND if _not_runnable(c)]
+    assert len(left_out) <= 10, left_out
+    assert len(COMMANDS) >= 25
+
+
 @pytest.mark.parametrize("page, line, command", COMMANDS,
                          ids=[f"{p}:{n}" for p, n, _ in COMMANDS])
 def test_documented_command_parses(page, line, command, tmp_path, monkeypatch):
-    reasons = [why for why, pattern in NOT_RUNNABLE.items() if pattern.search(command)]
-    if reasons:
-        pytest.skip(f"{page}:{line}: {reasons[0]}")
     # the page's relative paths (docs/examples/..., scripts/...) from the repository's root; the
     # output folders the command names go to a temporary folder
     monkeypatch.chdir(tmp_path)
