@@ -35,8 +35,11 @@ def leading_order_sd(core, x, bits, direction):
     """Standard deviation from the leading term sigma^2 V_read^2 sum_c k_c^2 |x_c| H alone."""
     b = core.blocks[0]
     q = core._prepare_inputs(x[:1], bits, direction, 1.0, "zero", b)
-    _, _, _, _, r, _, _, fr, _, _ = core._phases(q, bits, b.neuron)[0]
-    H = core._arrays(b)["fwd_H" if direction == "forward" else "bwd_H"]
+    phase = core._phases(q, bits, b.neuron)[0]
+    r, fr = phase.r, phase.fr
+    H = core.line_arrays(b)["fwd_H" if direction == "forward" else "bwd_H"]
+    if direction == "backward" and r.shape[1] != H.shape[0]:
+        H = H[b.cols]                 # backward inputs drive the block's columns only
     nv = (core.device.read_noise_sigma * core.neuron.v_read) ** 2
     return np.sqrt((r @ H)[0] * nv * fr)
 
