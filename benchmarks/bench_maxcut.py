@@ -55,7 +55,7 @@ def main(argv=None):
           f"({100 * s['mean_fraction_of_reference']:.2f} %)")
     print(f"simulation {c['simulated_sweeps_per_s']:.1f} sweeps/s, software annealer "
           f"{s['sweeps_per_s']:.0f} sweeps/s, ratio {r['ratio']:.2e}")
-    print(f"chip time {c['chip_time_per_sweep_s'] * 1e6:.1f} us and energy "
+    print(f"chip time {c['chip_time_per_sweep_s'] * 1e6:.1f} µs and energy "
           f"{c['chip_energy_per_sweep_j'] * 1e9:.1f} nJ per sweep; to {r['target_fraction']:.3f}"
           f" x reference ({r['target_cut']:.0f}) at 99 %: chip "
           f"{_fmt(c['time_to_target_99_s'], 's')}, {_fmt(c['energy_to_solution_99_j'], 'J')}; "

@@ -32,8 +32,11 @@ from snn_neurram.layers import Conv2d, Dense, Flatten, MaxPool2d, Sequential
 SHAPE = (1, 28, 28)
 
 
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # kB on Linux
+MIB = 2 ** 20
+
+
+def _rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0   # kB on Linux
 
 
 def _model(seed=0):
@@ -45,17 +48,17 @@ def _model(seed=0):
 
 
 def _child(program, x, steps, chunk, progress):
-    """One run, measured (in a forked child: its peak RSS growth (MB) and time)."""
-    before = _rss_mb()
+    """One run, measured (in a forked child: its peak RSS growth (bytes) and time)."""
+    before = _rss_bytes()
     t0 = time.perf_counter()
     r = program.run(x, mode="snn", coding="rate", steps=steps, seed=1, chunk=chunk,
                     progress=progress)
     seconds = time.perf_counter() - t0
     return {"images": len(x), "chunk": chunk, "seconds": seconds,
-            "rss_growth_mb": _rss_mb() - before, "rss_start_mb": before,
+            "rss_growth_bytes": _rss_bytes() - before, "rss_start_bytes": before,
             "energy_per_inference_j": r.energy_per_inference_j,
             "spikes_per_inference": r.spikes_per_inference,
-            "result_mb": (r.readout.nbytes + sum(c.nbytes for c in r.spike_counts)) / 2**20}
+            "result_bytes": r.readout.nbytes + sum(c.nbytes for c in r.spike_counts)}
 
 
 def main(argv=None):
@@ -74,31 +77,32 @@ def main(argv=None):
     program.run(x[:4], mode="snn", steps=2)                      # compile kernels, warm caches
     base = in_child(_child, program, x_base, args.steps, len(x_base), False)
     chunked = in_child(_child, program, x, args.steps, None, True)
-    per_image = base["rss_growth_mb"] / len(x_base)
+    per_image = base["rss_growth_bytes"] / len(x_base)
     extrapolated = per_image * args.images
     chunk = min(default_chunk(program, SHAPE, args.steps), args.images)
     result = {"benchmark": "bench_snn_memory",
-              "ratio": chunked["rss_growth_mb"] / extrapolated,
+              "ratio": chunked["rss_growth_bytes"] / extrapolated,
               "images": args.images, "steps": args.steps, "default_chunk": chunk,
-              "chunked_rss_growth_mb": chunked["rss_growth_mb"],
+              "chunked_rss_growth_bytes": chunked["rss_growth_bytes"],
               "chunked_seconds": chunked["seconds"],
               "chunked_images_per_s": args.images / chunked["seconds"],
-              "chunked_result_arrays_mb": chunked["result_mb"],
+              "chunked_result_arrays_bytes": chunked["result_bytes"],
               "baseline_images": len(x_base),
-              "baseline_rss_growth_mb": base["rss_growth_mb"],
+              "baseline_rss_growth_bytes": base["rss_growth_bytes"],
               "baseline_seconds": base["seconds"],
-              "baseline_mb_per_image": per_image,
-              "extrapolated_unchunked_rss_growth_mb": extrapolated,
+              "baseline_bytes_per_image": per_image,
+              "extrapolated_unchunked_rss_growth_bytes": extrapolated,
               "extrapolated_note": (f"baseline growth per image x {args.images} images: "
                                     "extrapolated, not measured"),
               "chunked_energy_per_inference_j": chunked["energy_per_inference_j"],
               "chunked_spikes_per_inference": chunked["spikes_per_inference"]}
     print(f"chunked run   {args.images} images in chunks of {chunk}: peak RSS +"
-          f"{result['chunked_rss_growth_mb']:.0f} MB (results {result['chunked_result_arrays_mb']:.0f}"
-          f" MB), {result['chunked_seconds']:.1f} s ({result['chunked_images_per_s']:.0f} images/s)")
-    print(f"one chunk     {len(x_base)} images: peak RSS +{base['rss_growth_mb']:.0f} MB "
-          f"({1024 * per_image:.0f} kB per image), {base['seconds']:.1f} s")
-    print(f"extrapolated  one chunk of {args.images} images: +{extrapolated:.0f} MB "
+          f"{chunked['rss_growth_bytes'] / MIB:.0f} MB (results "
+          f"{chunked['result_bytes'] / MIB:.0f} MB), {result['chunked_seconds']:.1f} s "
+          f"({result['chunked_images_per_s']:.0f} images/s)")
+    print(f"one chunk     {len(x_base)} images: peak RSS +{base['rss_growth_bytes'] / MIB:.0f} "
+          f"MB ({per_image / 1024:.0f} kB per image), {base['seconds']:.1f} s")
+    print(f"extrapolated  one chunk of {args.images} images: +{extrapolated / MIB:.0f} MB "
           "(not measured)")
     print(f"ratio         {result['ratio']:.3f} (chunked / extrapolated one chunk)")
     if args.json:
