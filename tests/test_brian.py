@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-b2 = pytest.importorskip("brian2")
+import brian2 as b2  # a core dependency: a missing Brian2 fails, not skips
 
 from snn_neurram import Core, NeuronConfig, RRAMDevice                      # noqa: E402
 from snn_neurram.brian import (NeuRRAMNeurons, RRAMSynapses, TransposableSynapses,  # noqa: E402

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-b2 = pytest.importorskip("brian2")
+import brian2 as b2  # a core dependency: a missing Brian2 fails, not skips
 
 from snn_neurram import NeuronConfig, RRAMDevice                              # noqa: E402
 from snn_neurram.brian import (CYCLE_TIME, MAX_ROW_PAIRS, CycleTimeWarning,  # noqa: E402

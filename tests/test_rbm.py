@@ -46,7 +46,7 @@ def test_chip_firing_probability_is_the_sigmoid(small_rbm):
 
 
 def test_brian2_and_batch_samplers_agree(small_rbm):
-    b2 = pytest.importorskip("brian2")
+    import brian2 as b2                 # a core dependency: fails, not skips, without it
     from snn_neurram.brian.rbm_builder import rbm_sampler
 
     b2.prefs.codegen.target = "numpy"

@@ -528,8 +528,7 @@ def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, A
         for s in seeds[1:]:
             y = np.asarray(program.run(inputs.X_test, head_bits=8, seed=s, **bits))
             acc.append(float(np.mean(y.argmax(1) == inputs.y_test)))
-        out["accuracy"] = float(np.mean(acc))
-        out["accuracy_std_draws"] = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+        out.update(_over_draws(acc))
     if "layer_error" in metrics:
         out.update(layer_errors(program, inputs.X_test, seed=seeds[1], head_bits=8, **bits))
     if "energy" in metrics or "latency" in metrics:
@@ -539,6 +538,12 @@ def evaluate_point(point: Mapping[str, Any], inputs: SweepInputs) -> dict[str, A
         if "latency" in metrics:
             out["latency_s"] = float(account["latency_per_inference_s"])
     return out
+
+
+def _over_draws(acc: list[float]) -> dict[str, float]:
+    """``accuracy`` (mean over draws) and ``accuracy_std_draws`` (ddof 1; 0 for one draw)."""
+    return {"accuracy": float(np.mean(acc)),
+            "accuracy_std_draws": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0}
 
 
 def layer_errors(program: Any, x: np.ndarray, *, seed: int, in_bits: int, out_bits: int,
@@ -608,9 +613,8 @@ def _evaluate_snn(point: Mapping[str, Any], inputs: SweepInputs, program: Any,
                                     steps=point["steps"], seed=s))
     out: dict[str, Any] = {}
     if "accuracy" in metrics:
-        acc = [float(np.mean(np.asarray(r.predictions) == inputs.y_test)) for r in runs]
-        out["accuracy"] = float(np.mean(acc))
-        out["accuracy_std_draws"] = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+        out.update(_over_draws([float(np.mean(np.asarray(r.predictions) == inputs.y_test))
+                                for r in runs]))
     for metric, name, attr in (("spikes", "spikes", "spikes_per_inference"),
                                ("energy", "energy_j", "energy_per_inference_j"),
                                ("latency", "latency_s", "latency_s")):
